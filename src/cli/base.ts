@@ -1,0 +1,58 @@
+import { Command, Flags, Interfaces } from '@oclif/core';
+import { defaultRoots, type EngineRoots } from '../state/paths.js';
+import { TspodError, messageOf } from '../util/errors.js';
+
+/**
+ * Base of every command: the global flags, and the mapping of engine errors to one line on
+ * stderr plus an exit code, as `docker run` does: 125 for an engine error, 126 when the command
+ * cannot be executed, 127 when it is not found.
+ */
+export abstract class TspodCommand extends Command {
+  static override baseFlags = {
+    root: Flags.string({
+      description: 'data root for images and containers',
+      env: 'TSPOD_ROOT',
+      helpGroup: 'GLOBAL',
+    }),
+    runroot: Flags.string({
+      description: 'runtime state directory',
+      env: 'TSPOD_RUNROOT',
+      helpGroup: 'GLOBAL',
+    }),
+    'log-level': Flags.option({
+      options: ['error', 'warn', 'info', 'debug'] as const,
+      default: 'warn' as const,
+      helpGroup: 'GLOBAL',
+    })(),
+  };
+
+  protected roots(flags: { root?: string; runroot?: string }): EngineRoots {
+    const d = defaultRoots();
+    return { root: flags.root ?? d.root, runroot: flags.runroot ?? d.runroot };
+  }
+
+  protected override async catch(err: Interfaces.CommandError & { code?: unknown }): Promise<unknown> {
+    if (err instanceof TspodError) {
+      process.stderr.write(`tspod: ${err.message}\n`);
+      process.exitCode = exitCodeFor(err);
+      return;
+    }
+    // oclif's own errors (bad flags, unknown command) carry an exit code of their own.
+    const oclifExit = (err as { oclif?: { exit?: number } }).oclif?.exit;
+    if (typeof oclifExit === 'number') {
+      if (oclifExit === 0) return;
+      process.stderr.write(`tspod: ${messageOf(err)}\n`);
+      process.exitCode = 125;
+      return;
+    }
+    process.stderr.write(`tspod: ${messageOf(err)}\n`);
+    if (process.env.TSPOD_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+    process.exitCode = 125;
+  }
+}
+
+export function exitCodeFor(err: TspodError): number {
+  if (err.code === 'ENOEXEC') return 126;
+  if (err.code === 'ENOCMD') return 127;
+  return 125;
+}

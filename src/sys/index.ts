@@ -1,0 +1,140 @@
+/**
+ * The only module that calls into libc through koffi. Every call here is safe in a
+ * multithreaded process (DESIGN.md §2): no namespace changes, no fork. Calls are synchronous
+ * and throw a TspodError('ESYS') "<call> <path>: <strerror>" with the errno name in `errno`.
+ *
+ * Everything else uses the `Sys` interface, so unit tests can pass a recording fake.
+ */
+import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
+import { TspodError } from '../util/errors.js';
+
+export const MS_RDONLY = 0x1;
+export const MS_NOSUID = 0x2;
+export const MS_NODEV = 0x4;
+export const MS_NOEXEC = 0x8;
+export const MS_REMOUNT = 0x20;
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MS_PRIVATE = 0x40000;
+export const MNT_DETACH = 0x2;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFIFO = 0o010000;
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+export interface Sys {
+  mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void;
+  umount2(target: string, flags: number): void;
+  /** mknod(2); `dev` as makedev(major, minor). */
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lsetxattr(path: string, name: string, value: Uint8Array): void;
+  /** The attribute's bytes, or null when it is not set (ENODATA). */
+  lgetxattr(path: string, name: string): Buffer | null;
+  llistxattr(path: string): string[];
+  /** flock(2) on an open fd; with LOCK_NB returns false when the lock is held elsewhere. */
+  flock(fd: number, op: number): boolean;
+}
+
+/** Error thrown by Sys calls; `errno` is the symbolic name (ENOENT, EBUSY, …). */
+export class SysError extends TspodError {
+  readonly errno: string;
+  constructor(call: string, path: string, errnum: number) {
+    const name = errnoName(errnum);
+    super('ESYS', `${call} ${path}: ${strerror(errnum)} (${name})`);
+    this.errno = name;
+  }
+}
+
+const errnoNames = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([k, v]) => [v as number, k]),
+);
+function errnoName(n: number): string {
+  return errnoNames.get(n) ?? `errno ${n}`;
+}
+
+let strerrorFn: ((n: number) => string) | undefined;
+function strerror(n: number): string {
+  return strerrorFn ? strerrorFn(n).toLowerCase() : errnoName(n);
+}
+
+function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major), mi = BigInt(minor);
+  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
+}
+
+let real: Sys | undefined;
+
+/** The real implementation, loaded on first use (koffi costs start-up time; commands that need no syscall never load it). */
+export function realSys(): Sys {
+  if (real) return real;
+  const require = createRequire(import.meta.url);
+  const koffi = require('koffi') as typeof import('koffi');
+  const libc = koffi.load('libc.so.6');
+  const cMount = libc.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)');
+  const cUmount2 = libc.func('int umount2(const char *target, int flags)');
+  const cMknod = libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
+  const cLsetxattr = libc.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)');
+  const cLgetxattr = libc.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)');
+  const cLlistxattr = libc.func('intptr_t llistxattr(const char *path, _Out_ uint8_t *list, size_t size)');
+  const cFlock = libc.func('int flock(int fd, int op)');
+  const cStrerror = libc.func('const char *strerror(int errnum)');
+  strerrorFn = (n) => cStrerror(n) as string;
+  const ENODATA = osConstants.errno.ENODATA as number;
+  const EWOULDBLOCK = osConstants.errno.EWOULDBLOCK as number;
+  const EINTR = osConstants.errno.EINTR as number;
+
+  const check = (rc: number | bigint, call: string, path: string): void => {
+    if (Number(rc) < 0) throw new SysError(call, path, koffi.errno());
+  };
+
+  real = {
+    mount(source, target, fstype, flags, data) {
+      check(cMount(source, target, fstype, flags, data) as number, 'mount', target);
+    },
+    umount2(target, flags) {
+      check(cUmount2(target, flags) as number, 'umount', target);
+    },
+    mknod(path, mode, major, minor) {
+      check(cMknod(path, mode, makedev(major, minor)) as number, 'mknod', path);
+    },
+    lsetxattr(path, name, value) {
+      check(cLsetxattr(path, name, value, value.length, 0) as number, `setxattr ${name}`, path);
+    },
+    lgetxattr(path, name) {
+      for (let size = 256; ; size *= 4) {
+        const buf = Buffer.alloc(size);
+        const n = Number(cLgetxattr(path, name, buf, size));
+        if (n >= 0) return buf.subarray(0, n);
+        const e = koffi.errno();
+        if (e === ENODATA) return null;
+        if (e === osConstants.errno.ERANGE && size < 1 << 20) continue;
+        throw new SysError(`getxattr ${name}`, path, e);
+      }
+    },
+    llistxattr(path) {
+      for (let size = 1024; ; size *= 4) {
+        const buf = Buffer.alloc(size);
+        const n = Number(cLlistxattr(path, buf, size));
+        if (n >= 0) return buf.subarray(0, n).toString('latin1').split('\0').filter(Boolean);
+        const e = koffi.errno();
+        if (e === osConstants.errno.ERANGE && size < 1 << 20) continue;
+        throw new SysError('listxattr', path, e);
+      }
+    },
+    flock(fd, op) {
+      for (;;) {
+        const rc = cFlock(fd, op) as number;
+        if (rc === 0) return true;
+        const e = koffi.errno();
+        if (e === EINTR) continue;
+        if (e === EWOULDBLOCK && op & LOCK_NB) return false;
+        throw new SysError('flock', `fd ${fd}`, e);
+      }
+    },
+  };
+  return real;
+}
