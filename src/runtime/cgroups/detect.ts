@@ -1,0 +1,87 @@
+import { join, resolve } from 'node:path';
+import { fail } from '../../util/errors.js';
+import { causeOf, realCgroupIo } from './io.js';
+import { parseMountinfo, parseProcCgroup, type MountInfo } from './parse.js';
+import type { CgroupDriver, CgroupIo } from './types.js';
+import { V1Driver, type V1Hierarchy } from './v1.js';
+import { V2Driver } from './v2.js';
+
+/** The v1 controllers the kernel knows; a v1 mount of only name=… hierarchies has none. */
+export const V1_CONTROLLERS = new Set([
+  'cpuset', 'cpu', 'cpuacct', 'blkio', 'memory', 'devices', 'freezer', 'net_cls', 'perf_event',
+  'net_prio', 'hugetlb', 'pids', 'rdma', 'misc', 'debug',
+]);
+
+export interface DetectOptions {
+  /** Default /proc/self/mountinfo. */
+  mountinfo?: string;
+  /** Default /proc/self/cgroup. */
+  selfCgroup?: string;
+  /** A directory the mount points of `mountinfo` are resolved under (default "/"), for a fake cgroupfs in tests. */
+  root?: string;
+  /** Default: the real file system and process.kill. */
+  io?: CgroupIo;
+}
+
+/** Where the caller's cgroup `path` lives below a mount whose root inside the hierarchy is `mountRoot`. */
+function relativeToMount(path: string, mountRoot: string): string {
+  if (mountRoot === '/' || mountRoot === '') return path;
+  if (path === mountRoot) return '/';
+  if (path.startsWith(mountRoot + '/')) return path.slice(mountRoot.length);
+  return path; // a cgroup namespace: paths are already relative to its root
+}
+
+function sameSet(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}
+
+/**
+ * Picks the driver from the mount table. Any v1 hierarchy with a real controller → v1 (legacy, or
+ * hybrid where the cgroup2 mount is not used for controllers); else a cgroup2 mount → v2 (unified).
+ * Groups nest under the caller's own cgroup in every hierarchy, read from /proc/self/cgroup.
+ */
+export async function detectCgroups(opts: DetectOptions = {}): Promise<CgroupDriver> {
+  const io = opts.io ?? realCgroupIo;
+  const mountinfoPath = opts.mountinfo ?? '/proc/self/mountinfo';
+  const selfPath = opts.selfCgroup ?? '/proc/self/cgroup';
+  let mountText: string, selfText: string;
+  try {
+    mountText = await io.readFile(mountinfoPath);
+  } catch (err) {
+    throw fail('ESYS', `detect cgroups: read ${mountinfoPath}: ${causeOf(err)}`, err);
+  }
+  try {
+    selfText = await io.readFile(selfPath);
+  } catch (err) {
+    throw fail('ESYS', `detect cgroups: read ${selfPath}: ${causeOf(err)}`, err);
+  }
+  const at = (m: MountInfo) => resolve(opts.root ? join(opts.root, m.mountPoint) : m.mountPoint);
+  const mounts = parseMountinfo(mountText);
+  const self = parseProcCgroup(selfText);
+
+  const hierarchies: V1Hierarchy[] = [];
+  const seen = new Set<string>();
+  for (const m of mounts) {
+    if (m.fsType !== 'cgroup') continue;
+    const controllers = m.superOptions.filter((o) => V1_CONTROLLERS.has(o) || o.startsWith('name='));
+    if (controllers.length === 0 || seen.has(m.dev)) continue;
+    const line = self.find((l) => l.hierarchyId !== 0 && sameSet(l.controllers, controllers));
+    if (!line) continue; // mounted but this process is not in it (should not happen)
+    seen.add(m.dev);
+    const mountPoint = at(m);
+    hierarchies.push({ mountPoint, controllers, base: resolve(mountPoint, '.' + relativeToMount(line.path, m.root)) });
+  }
+  if (hierarchies.some((h) => h.controllers.some((c) => V1_CONTROLLERS.has(c)))) {
+    return new V1Driver(io, hierarchies);
+  }
+
+  const v2 = mounts.filter((m) => m.fsType === 'cgroup2');
+  const mount = v2.find((m) => m.mountPoint === '/sys/fs/cgroup') ?? v2[0];
+  if (mount) {
+    const line = self.find((l) => l.hierarchyId === 0 && l.controllers.length === 0);
+    if (!line) throw fail('EUNSUPPORTED', `detect cgroups: ${selfPath} has no cgroup v2 line ("0::/path")`);
+    const mountPoint = at(mount);
+    return new V2Driver(io, mountPoint, resolve(mountPoint, '.' + relativeToMount(line.path, mount.root)));
+  }
+  throw fail('EUNSUPPORTED', `detect cgroups: no cgroup file system is mounted (read ${mountinfoPath})`);
+}

@@ -1,0 +1,82 @@
+/**
+ * The cgroup driver interface: one shape for cgroup v1 (legacy and hybrid hosts) and v2 (unified).
+ * Every file-system effect goes through `CgroupIo`, so unit tests run the real drivers against a
+ * temp tree that behaves like cgroupfs (see fake.ts).
+ */
+
+/** Resource limits in docker's terms. Unset fields are left at the kernel's default. */
+export interface CgroupLimits {
+  memoryBytes?: number;
+  /** Memory plus swap, like docker's --memory-swap; -1 is unlimited. Defaults to 2 × memoryBytes. */
+  memorySwapBytes?: number;
+  cpuQuotaUs?: number;
+  /** Defaults to 100000 when a quota is set. */
+  cpuPeriodUs?: number;
+  /** v1 cpu.shares (2..262144); mapped to cpu.weight on v2 with runc's formula. */
+  cpuShares?: number;
+  pidsLimit?: number;
+}
+
+export interface CgroupStats {
+  memoryBytes?: number;
+  /** Absent when unlimited. */
+  memoryLimitBytes?: number;
+  pids?: number;
+  cpuUsageNs?: number;
+}
+
+export interface Cgroup {
+  /** Path relative to where it was nested: "tspod/<id>" by default, "<parent>/<id>" with a parent. */
+  readonly name: string;
+  readonly version: 1 | 2;
+  /** The leaf directories: one per v1 hierarchy, one for v2. Record them to reopen from another cgroup. */
+  readonly paths: string[];
+  /** Writes the pid to cgroup.procs in every hierarchy. */
+  addProcess(pid: number): Promise<void>;
+  /** Whether the kernel OOM killer killed a process of this group. */
+  oomKilled(): Promise<boolean>;
+  stats(): Promise<CgroupStats>;
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
+  /**
+   * Kills what is left (bounded), removes the leaf directories, then tries to remove the default
+   * `tspod/` parent (left alone when another container uses it). Idempotent.
+   */
+  destroy(): Promise<void>;
+}
+
+export interface CgroupOpenOptions {
+  /** Like docker's --cgroup-parent: absolute ("/a/b") from the hierarchy root, relative ("a/b") to the caller's cgroup. */
+  parent?: string;
+  /**
+   * The leaf directories recorded from `Cgroup.paths` at create time. A later command may run in
+   * another cgroup than the one that created the container; with `paths` it finds the group anyway.
+   */
+  paths?: string[];
+}
+
+export interface CgroupDriver {
+  readonly version: 1 | 2;
+  /** `name` is one path component (the container id). */
+  create(name: string, limits: CgroupLimits, opts?: { parent?: string }): Promise<Cgroup>;
+  /** Opens an existing group; ENOTFOUND when none of its directories exists. */
+  open(name: string, opts?: CgroupOpenOptions): Promise<Cgroup>;
+}
+
+/**
+ * The file-system and process effects a driver needs. Errors carry a Node errno `code`
+ * (ENOENT, EEXIST, EBUSY, …) like node:fs errors.
+ */
+export interface CgroupIo {
+  readFile(path: string): Promise<string>;
+  /** Writes to an existing file, never creating it (cgroupfs has no plain files). One write call. */
+  writeFile(path: string, data: string): Promise<void>;
+  mkdir(path: string): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  /** Names of the subdirectories (child cgroups) of a directory; [] when it does not exist. */
+  listDirs(path: string): Promise<string[]>;
+  exists(path: string): Promise<boolean>;
+  /** process.kill; may throw ESRCH. */
+  kill(pid: number, signal: NodeJS.Signals): void;
+  sleep(ms: number): Promise<void>;
+}
