@@ -8,6 +8,9 @@ import { TspodError, messageOf } from '../util/errors.js';
  * cannot be executed, 127 when it is not found.
  */
 export abstract class TspodCommand extends Command {
+  /** Exit status for an engine error: docker's CLI uses 1, and 125 for `run`. */
+  static engineErrorExit = 1;
+
   static override baseFlags = {
     root: Flags.string({
       description: 'data root for images and containers',
@@ -34,7 +37,7 @@ export abstract class TspodCommand extends Command {
   protected override async catch(err: Interfaces.CommandError & { code?: unknown }): Promise<unknown> {
     if (err instanceof TspodError) {
       process.stderr.write(`tspod: ${err.message}\n`);
-      process.exitCode = exitCodeFor(err);
+      process.exitCode = exitCodeFor(err, (this.constructor as typeof TspodCommand).engineErrorExit);
       return;
     }
     // oclif's own errors (bad flags, unknown command) carry an exit code of their own.
@@ -47,12 +50,12 @@ export abstract class TspodCommand extends Command {
     }
     process.stderr.write(`tspod: ${messageOf(err)}\n`);
     if (process.env.TSPOD_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
-    process.exitCode = 125;
+    process.exitCode = (this.constructor as typeof TspodCommand).engineErrorExit;
   }
 }
 
-export function exitCodeFor(err: TspodError): number {
+export function exitCodeFor(err: TspodError, engineErrorExit = 125): number {
   if (err.code === 'ENOEXEC') return 126;
   if (err.code === 'ENOCMD') return 127;
-  return 125;
+  return engineErrorExit;
 }

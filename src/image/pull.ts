@@ -1,0 +1,219 @@
+/**
+ * pull: reference → registry → store, following DESIGN.md §3:
+ * resolve (one manifest request) → pick the platform → manifest by digest → config → for each
+ * layer whose chainID is not unpacked yet, in parallel (bounded): download with resume into the
+ * ingest area, verified while streaming → blob → unpack by chainID (diffID verified while
+ * streaming) → the ref is written last, so a ref only ever names a complete image.
+ */
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import type { Store } from '../../store/index.js';
+import { unpackLayer } from '../unpack/unpack.js';
+import { RegistryClient } from '../registry/client.js';
+import { parseReference, formatReference, familiarString, pullReference, type Reference } from '../reference/index.js';
+import { parseManifest } from '../oci/manifest.js';
+import { parseImageConfig } from '../oci/config.js';
+import { hostPlatform, parsePlatform, selectManifest, formatPlatform } from '../oci/platform.js';
+import type { Descriptor, Digest, ImageConfig, ImageManifest, Platform } from '../oci/types.js';
+import type { EngineConfig } from '../config/index.js';
+import { chainIds } from '../util/digest.js';
+import { fail, messageOf } from '../util/errors.js';
+
+export type PullEvent =
+  | { type: 'resolved'; reference: string; digest: Digest; platform?: string }
+  | { type: 'layer'; digest: Digest; status: 'exists' | 'downloading' | 'extracting' | 'done'; done?: number; total?: number };
+
+export interface PullOptions {
+  store: Store;
+  config: EngineConfig;
+  /** "os/arch[/variant]"; default: the host's. */
+  platform?: string;
+  /** Layers downloaded at once (default 3). */
+  concurrency?: number;
+  onEvent?: (e: PullEvent) => void;
+  /** For tests and the CLI: reuse a client (its request counters are read by tests). */
+  client?: RegistryClient;
+}
+
+export interface PullResult {
+  /** The normalised reference that now names the image, e.g. docker.io/library/alpine:3.19. */
+  name: string;
+  /** The short form docker shows, e.g. alpine:3.19. */
+  familiarName: string;
+  /** What the tag resolved to at the registry (an index or a manifest). */
+  resolvedDigest: Digest;
+  /** The platform manifest that was stored. */
+  manifestDigest: Digest;
+  /** The image ID: the config's digest. */
+  imageId: Digest;
+  platform: Platform;
+  /** Layers that had to be downloaded (0 when the image was already complete). */
+  layersFetched: number;
+}
+
+export async function pullImage(refText: string, opts: PullOptions): Promise<PullResult> {
+  const ref = parseReference(refText);
+  const want = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
+  const client = opts.client ?? new RegistryClient({ config: opts.config });
+  const emit = opts.onEvent ?? (() => {});
+  try {
+    const what = formatReference(ref);
+    const top = await client.getManifest(ref, pullReference(ref));
+    const parsed = parseManifest(top.bytes, top.mediaType, what);
+    emit({ type: 'resolved', reference: what, digest: top.digest });
+
+    let manifestBytes = top.bytes;
+    let manifestDigest = top.digest;
+    let manifest: ImageManifest;
+    const blobsToStore: { bytes: Buffer; digest: Digest }[] = [];
+    if (parsed.kind === 'index') {
+      blobsToStore.push({ bytes: top.bytes, digest: top.digest });
+      const chosen = selectManifest(parsed.index, want, what);
+      const child = await client.getManifest(ref, chosen.digest);
+      const inner = parseManifest(child.bytes, child.mediaType, `${what}@${chosen.digest}`);
+      if (inner.kind !== 'manifest') {
+        throw fail('EUNSUPPORTED', `pull ${what}: index entry ${chosen.digest} is itself an index`);
+      }
+      manifest = inner.manifest;
+      manifestBytes = child.bytes;
+      manifestDigest = child.digest;
+    } else {
+      manifest = parsed.manifest;
+    }
+
+    const store = opts.store;
+    const config = await fetchConfig(client, store, ref, manifest.config);
+    checkPlatform(config, want, what, parsed.kind === 'index');
+    const diffIds = config.rootfs.diff_ids;
+    if (diffIds.length !== manifest.layers.length) {
+      throw fail('EREGISTRY', `pull ${what}: manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff_ids`);
+    }
+    const chain = chainIds(diffIds);
+
+    let fetched = 0;
+    await forEachBounded(manifest.layers, opts.concurrency ?? 3, async (layer, i) => {
+      const chainId = chain[i]!;
+      if (await store.hasLayer(chainId)) {
+        emit({ type: 'layer', digest: layer.digest, status: 'exists' });
+        return;
+      }
+      await store.ensureLayer(chainId, diffIds[i]!, i === 0 ? null : chain[i - 1]!, async (dir) => {
+        if (!(await store.hasBlob(layer.digest))) {
+          fetched++;
+          await downloadBlob(client, store, ref, layer, (done) =>
+            emit({ type: 'layer', digest: layer.digest, status: 'downloading', done, total: layer.size }));
+        }
+        emit({ type: 'layer', digest: layer.digest, status: 'extracting' });
+        const { diffId } = await unpackLayer(createReadStream(store.blobPath(layer.digest), { highWaterMark: 1 << 20 }), layer.mediaType, dir);
+        return diffId;
+      });
+      emit({ type: 'layer', digest: layer.digest, status: 'done' });
+    });
+
+    for (const b of blobsToStore) await store.putBlob(b.bytes, { digest: b.digest });
+    await store.putBlob(manifestBytes, { digest: manifestDigest });
+    // The ref is written last: it only ever names an image whose every piece is in the store.
+    const name = refName(ref);
+    await store.setRef(name, manifestDigest);
+    return {
+      name,
+      familiarName: familiarString(parseReference(name)),
+      resolvedDigest: top.digest,
+      manifestDigest,
+      imageId: manifest.config.digest,
+      platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) },
+      layersFetched: fetched,
+    };
+  } finally {
+    if (!opts.client) await client.close();
+  }
+}
+
+/** The name a pulled image is stored under: name:tag, or name@digest when pulled by digest alone. */
+export function refName(ref: Reference): string {
+  return formatReference(ref.tag !== undefined ? { registry: ref.registry, repository: ref.repository, tag: ref.tag } : ref);
+}
+
+async function fetchConfig(client: RegistryClient, store: Store, ref: Reference, desc: Descriptor): Promise<ImageConfig> {
+  let bytes: Buffer;
+  if (await store.hasBlob(desc.digest)) {
+    bytes = await store.readBlob(desc.digest);
+  } else {
+    bytes = await client.getBlobBytes(ref, desc);
+    await store.putBlob(bytes, { digest: desc.digest, size: desc.size });
+  }
+  return parseImageConfig(bytes, `config ${desc.digest} of ${familiarString(ref)}`);
+}
+
+function checkPlatform(config: ImageConfig, want: Platform, what: string, fromIndex: boolean): void {
+  // A single-manifest image is taken as it is (docker warns but runs it); an index entry must agree with its config.
+  if (fromIndex && (config.os !== want.os || config.architecture !== want.architecture)) {
+    throw fail('EREGISTRY', `pull ${what}: the image for ${formatPlatform(want)} has a config for ${config.os}/${config.architecture}`);
+  }
+}
+
+/**
+ * Downloads one blob into the store, resuming a partial download left by an earlier attempt or an
+ * earlier process, and retrying a dropped connection from the bytes already verified.
+ */
+async function downloadBlob(client: RegistryClient, store: Store, ref: Reference, desc: Descriptor,
+  onProgress: (done: number) => void): Promise<void> {
+  const ingest = await store.openIngest(desc.digest, desc.size);
+  let committed = false;
+  try {
+    for (let attempt = 1; !ingest.exists; attempt++) {
+      const before = ingest.offset;
+      try {
+        if (ingest.offset < desc.size) {
+          const { body, offset } = await client.getBlob(ref, desc, ingest.offset);
+          // A server that ignores Range sends the blob from `offset` (0): skip what we already have.
+          let skip = ingest.offset - offset;
+          await pipeline(body, new Writable({
+            write(chunk: Buffer, _enc, cb) {
+              if (skip > 0) {
+                const n = Math.min(skip, chunk.length);
+                skip -= n;
+                chunk = chunk.subarray(n);
+                if (chunk.length === 0) return cb();
+              }
+              ingest.write(chunk).then(() => { onProgress(ingest.offset); cb(); }, cb);
+            },
+          }));
+        }
+        break;
+      } catch (err) {
+        const progressed = ingest.offset > before;
+        const retryable = (err as { code?: string }).code === 'ENETWORK' || isStreamCut(err);
+        if (!retryable || (!progressed && attempt >= 3)) throw err;
+      }
+    }
+    await ingest.commit();
+    committed = true;
+  } finally {
+    if (!committed) await ingest.abort().catch(() => {});
+  }
+}
+
+function isStreamCut(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return ['ECONNRESET', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_ABORTED', 'EPIPE'].includes(code)
+    || /terminated|other side closed|premature close/i.test(messageOf(err));
+}
+
+async function forEachBounded<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async (): Promise<void> => {
+    while (failed === undefined && next < items.length) {
+      const i = next++;
+      try {
+        await fn(items[i]!, i);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failed !== undefined) throw failed;
+}

@@ -1,0 +1,68 @@
+/**
+ * tspod as a library: the services the CLI calls, with typed options and plain results.
+ * Each opens what it needs (store, config) from `roots` and closes it again.
+ */
+import { Store } from '../store/index.js';
+import { defaultRoots, storeRoot, type EngineRoots } from './state/paths.js';
+import { loadEngineConfig, type EngineConfig } from './config/index.js';
+import { pullImage, type PullEvent, type PullResult } from './image/pull.js';
+import { findImage, isNotFound, listImages, untagImage, type ImageSummary, type LocalImage } from './image/local.js';
+import { runContainer, type RunOptions, type RunResult } from './container/run.js';
+
+export type { EngineRoots, EngineConfig, PullEvent, PullResult, ImageSummary, LocalImage, RunOptions, RunResult };
+export { TspodError } from './util/errors.js';
+
+interface Common {
+  roots?: EngineRoots;
+  /** Defaults to the file named by TSPOD_CONFIG, or no mirrors and no insecure registries. */
+  config?: EngineConfig;
+}
+
+async function withStore<T>(roots: EngineRoots | undefined, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await Store.open(storeRoot(roots ?? defaultRoots()));
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+export async function pull(ref: string, opts: Common & { platform?: string; onEvent?: (e: PullEvent) => void } = {}): Promise<PullResult> {
+  const config = opts.config ?? (await loadEngineConfig());
+  return withStore(opts.roots, (store) => pullImage(ref, { store, config, platform: opts.platform, onEvent: opts.onEvent }));
+}
+
+export async function images(opts: Common = {}): Promise<ImageSummary[]> {
+  return withStore(opts.roots, (store) => listImages(store));
+}
+
+/** Untags an image (by reference or ID); returns the names removed. */
+export async function removeImage(ref: string, opts: Common = {}): Promise<string[]> {
+  return withStore(opts.roots, (store) => untagImage(store, ref));
+}
+
+export interface RunRequest extends Omit<RunOptions, 'roots' | 'image' | 'store'>, Common {
+  /** Image reference or ID; pulled when it is not in the store, as docker run does. */
+  image: string;
+  /** Platform to pull when the image is missing. */
+  platform?: string;
+  onPull?: (e: PullEvent | { type: 'missing'; image: string }) => void;
+}
+
+export async function run(opts: RunRequest): Promise<RunResult> {
+  const roots = opts.roots ?? defaultRoots();
+  const { config: _c, platform: _p, onPull: _o, ...rest } = opts;
+  return withStore(roots, async (store) => runContainer({ ...rest, roots, store, image: await findOrPull(store, opts) }));
+}
+
+async function findOrPull(store: Store, opts: RunRequest): Promise<LocalImage> {
+  try {
+    return await findImage(store, opts.image);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  opts.onPull?.({ type: 'missing', image: opts.image });
+  const config = opts.config ?? (await loadEngineConfig());
+  const pulled = await pullImage(opts.image, { store, config, platform: opts.platform, onEvent: opts.onPull });
+  return findImage(store, pulled.name);
+}
