@@ -98,7 +98,10 @@ export async function ensureChain(io: CgroupIo, lay: Layout, hooks: ChainHooks):
       }
       return;
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT' || errnoOf((err as { cause?: unknown })?.cause) === 'ENOENT') {
+      // ENOENT, or ENODEV from a control file of a directory being removed: a concurrent destroy()
+      // took an empty parent away between our mkdir and our use of it; build the chain again.
+      const code = errnoOf(err) ?? errnoOf((err as { cause?: unknown })?.cause);
+      if (code === 'ENOENT' || code === 'ENODEV') {
         if (attempt < CHAIN_ATTEMPTS) {
           await io.sleep(5 * attempt);
           continue;
