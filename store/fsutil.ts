@@ -1,6 +1,6 @@
 /** Small file-system helpers for the store: durable atomic writes, directory fsync, random names. */
 import { randomBytes } from 'node:crypto';
-import { lstat, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from '../src/util/errors.js';
 
@@ -8,36 +8,8 @@ export function randomSuffix(): string {
   return randomBytes(6).toString('hex');
 }
 
-/** fsync a directory so a rename or unlink inside it survives a crash. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const h = await open(dir, 'r');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-}
-
-/** Write to `tmpPath`, fsync, rename over `path`, fsync the directory of `path`. */
-export async function writeFileDurable(path: string, tmpPath: string, data: string | Uint8Array): Promise<void> {
-  const h = await open(tmpPath, 'wx', 0o644);
-  try {
-    await h.writeFile(data);
-    await h.sync();
-  } catch (err) {
-    await h.close().catch(() => undefined);
-    await rm(tmpPath, { force: true });
-    throw err;
-  }
-  await h.close();
-  try {
-    await rename(tmpPath, path);
-  } catch (err) {
-    await rm(tmpPath, { force: true });
-    throw err;
-  }
-  await fsyncDir(join(path, '..'));
-}
+// The durable-write primitives are shared with the rest of the engine (container records).
+export { fsyncDir, writeFileDurable } from '../src/util/fs.js';
 
 /** Reads a JSON file, or undefined when it does not exist. */
 export async function readJson<T>(path: string): Promise<T | undefined> {

@@ -1,32 +1,40 @@
-import { open, rename, mkdir, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
-/** Writes a file atomically: temp file in the same directory → fsync → rename → fsync the directory. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'w', mode);
+/** fsync a directory so a rename or unlink inside it survives a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const h = await open(dir, 'r');
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
+    await h.sync();
   } finally {
-    await d.close();
+    await h.close();
   }
+}
+
+/** Write to `tmpPath`, fsync, rename over `path`, fsync the directory of `path`. A crash leaves the old file or the new one. */
+export async function writeFileDurable(path: string, tmpPath: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const h = await open(tmpPath, 'wx', mode);
+  try {
+    await h.writeFile(data);
+    await h.sync();
+  } catch (err) {
+    await h.close().catch(() => undefined);
+    await rm(tmpPath, { force: true });
+    throw err;
+  }
+  await h.close();
+  try {
+    await rename(tmpPath, path);
+  } catch (err) {
+    await rm(tmpPath, { force: true });
+    throw err;
+  }
+  await fsyncDir(dirname(path));
+}
+
+/** writeFileDurable with the temporary file beside the target (the directory must exist). */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  await writeFileDurable(path, tmp, data, mode);
 }
