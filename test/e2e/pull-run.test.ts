@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { startFixtureRegistry, alpineFixturesDir, layeredExpected, repoRoot, FIXTURE_IMAGES, type FixtureRegistry } from '../support/registry.js';
 import { tspodEnv, type TspodEnv } from '../support/tspod.js';
 import { isRoot, haveOverlay } from '../support/caps.js';
-import { mountsUnder, containerProcesses, tspodCgroups } from '../support/leftovers.js';
+import { mountsUnder, containerProcesses, tspodCgroups, containerCgroups } from '../support/leftovers.js';
 import { Store } from '../../store/index.js';
 import { pullImage } from '../../src/image/pull.js';
 import { RegistryClient } from '../../src/registry/client.js';
@@ -236,40 +236,15 @@ describe.skipIf(gate)('pull and run end to end', () => {
   });
 });
 
-/** "quota/period" of the one container cgroup that exists under a tspod/ subtree, if any. */
+/** "quota/period" of the one container cgroup that exists, if any (v1 cpu controller, or v2 cpu.max). */
 function findCpuQuota(): string | undefined {
-  for (const base of ['/sys/fs/cgroup/cpu', '/sys/fs/cgroup/cpu,cpuacct']) {
-    const dirs = findTspodLeaves(base);
-    for (const d of dirs) {
-      try {
-        return `${readFileSync(join(d, 'cpu.cfs_quota_us'), 'utf8').trim()}/${readFileSync(join(d, 'cpu.cfs_period_us'), 'utf8').trim()}`;
-      } catch { /* not there yet */ }
-    }
-  }
-  for (const d of findTspodLeaves('/sys/fs/cgroup')) {
+  for (const d of containerCgroups()) {
+    try {
+      return `${readFileSync(join(d, 'cpu.cfs_quota_us'), 'utf8').trim()}/${readFileSync(join(d, 'cpu.cfs_period_us'), 'utf8').trim()}`;
+    } catch { /* another controller's hierarchy, or v2 */ }
     try {
       return readFileSync(join(d, 'cpu.max'), 'utf8').trim().replace(' ', '/');
-    } catch { /* v1 */ }
+    } catch { /* not there */ }
   }
   return undefined;
-}
-
-function findTspodLeaves(base: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string, depth: number) => {
-    if (depth > 5) return;
-    let names: string[];
-    try {
-      names = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      if (n === 'tspod') {
-        for (const leaf of readdirSync(join(dir, n), { withFileTypes: true })) if (leaf.isDirectory()) out.push(join(dir, n, leaf.name));
-      } else walk(join(dir, n), depth + 1);
-    }
-  };
-  walk(base, 0);
-  return out;
 }

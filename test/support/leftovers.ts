@@ -28,29 +28,8 @@ export function containerProcesses(): number[] {
   return out;
 }
 
-/** Cgroup directories named after any of `ids` in any hierarchy (v1 per controller, or v2). */
-export function cgroupsNamed(ids: string[]): string[] {
-  const found: string[] = [];
-  const walk = (dir: string, depth: number): void => {
-    if (depth > 6) return;
-    let entries: string[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = join(dir, e);
-      if (ids.includes(e)) found.push(p);
-      walk(p, depth + 1);
-    }
-  };
-  if (existsSync('/sys/fs/cgroup')) walk('/sys/fs/cgroup', 0);
-  return found;
-}
-
-/** Every cgroup directory called `tspod` or inside one. */
-export function tspodCgroups(): string[] {
+/** Every cgroup directory under /sys/fs/cgroup (any hierarchy) whose path `match`es, to a bounded depth. */
+export function findCgroups(match: (name: string, insideMatch: boolean) => boolean): string[] {
   const found: string[] = [];
   const walk = (dir: string, depth: number, inside: boolean): void => {
     if (depth > 6) return;
@@ -62,11 +41,21 @@ export function tspodCgroups(): string[] {
     }
     for (const e of entries) {
       const p = join(dir, e);
-      const mine = inside || e === 'tspod';
-      if (mine) found.push(p);
-      walk(p, depth + 1, mine);
+      const hit = match(e, inside);
+      if (hit) found.push(p);
+      walk(p, depth + 1, inside || hit);
     }
   };
   if (existsSync('/sys/fs/cgroup')) walk('/sys/fs/cgroup', 0, false);
   return found;
+}
+
+/** Every cgroup directory called `tspod` or inside one. */
+export function tspodCgroups(): string[] {
+  return findCgroups((name, inside) => inside || name === 'tspod');
+}
+
+/** The container cgroups (leaves of a `tspod/` subtree). */
+export function containerCgroups(): string[] {
+  return tspodCgroups().filter((p) => p.split('/').at(-2) === 'tspod');
 }
