@@ -72,6 +72,8 @@ struct plan {
 	unsigned char *seccomp_prog; size_t seccomp_len; /* loaded by the parent before clone */
 	int sync;
 	int loopback_up;
+	pid_t join_pid; /* join mode (exec): enter this running init's namespaces; 0 = create new ones */
+	unsigned long long join_start; /* its start time (field 22 of /proc/PID/stat) */
 };
 
 /* util.c */
@@ -110,6 +112,10 @@ void install_seccomp(const struct plan *p);
 
 /* net.c */
 void loopback_up(void);
+
+/* join.c */
+pid_t join_fork(const struct plan *p);
+__attribute__((noreturn)) void join_child_main(const struct plan *p, int syncfd);
 
 /* process.c */
 void apply_rlimits(const struct plan *p);

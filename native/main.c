@@ -123,12 +123,14 @@ int main(int argc, char **argv, char **envp)
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(syncpipe, O_CLOEXEC) < 0)
 		fail(KIND_LAUNCH, "pipe: %s", errstr(errno));
 
-	pid_t pid = clone_namespaces(plan.namespaces);
+	pid_t pid = plan.join_pid ? join_fork(&plan) : clone_namespaces(plan.namespaces); /* join: exec */
 	if (pid == 0) {
 		close(sfd);
 		close(errpipe[0]);
 		close(syncpipe[1]);
 		g_errpipe = errpipe[1];
+		if (plan.join_pid)
+			join_child_main(&plan, syncpipe[0]);
 		child_main(&plan, syncpipe[0]);
 	}
 	close(errpipe[1]);

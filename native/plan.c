@@ -229,6 +229,12 @@ static void parse_line(struct plan *p, char *line, unsigned lineno, int *done)
 		ARITY(1);
 		once(&seen_sec, kw, lineno);
 		p->seccomp_path = abs_path(f[1], "seccomp program path", lineno);
+	} else if (strcmp(kw, "join") == 0) {
+		ARITY(2);
+		p->join_pid = (pid_t)num(f[1], 0x3fffffff, "join pid", lineno);
+		p->join_start = num(f[2], ~0UL, "join start time", lineno);
+		if (p->join_pid < 1)
+			fail(KIND_LAUNCH, "plan line %u: join pid must be positive", lineno);
 	} else if (strcmp(kw, "loopback-up") == 0) {
 		ARITY(0);
 		p->loopback_up = 1;

@@ -1,0 +1,313 @@
+/*
+ * tspod-monitor: the parent of a detached container's launcher, like podman's conmon. tspod has
+ * no daemon; this small static process outlives the CLI that started it and
+ *   - holds the container's stdout and stderr (pipes) and writes them to the log in docker's
+ *     json-file format: {"log":"…","stream":"stdout","time":"RFC3339Nano"} per line,
+ *   - waits for the launcher (which waits for the container's init and exits with its status),
+ *   - records the exit status and the cgroup's OOM-kill count in an exit file (written atomically),
+ *     even when no tspod process runs at that moment,
+ *   - removes the container's (then empty) cgroup directories.
+ *
+ * Usage: tspod-monitor --log PATH --exit PATH [--oom FILE] [--cgroup DIR]... -- LAUNCHER
+ * fds 3 (plan) and 4 (report) are passed through to the launcher untouched, so the CLI still talks
+ * to the launcher directly (the onPid step: cgroup placement, network) before it exits.
+ * Lifetime: the launcher has PR_SET_PDEATHSIG(SIGKILL), so a SIGKILLed monitor takes the launcher
+ * and, through the init's own setting and the pid namespace, the container down.
+ * No allocation after start-up, small fixed buffers: a few hundred KB of RSS.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CGROUPS 16
+#define LINE_MAX_BYTES 16384 /* docker splits longer lines into 16 KiB records */
+
+static int logfd = -1;
+
+struct stream {
+	const char *name;
+	int fd;
+	size_t len;
+	char buf[LINE_MAX_BYTES];
+};
+
+static void die(const char *fmt, const char *arg)
+{
+	dprintf(2, "tspod-monitor: ");
+	dprintf(2, fmt, arg);
+	dprintf(2, "\n");
+	/* Tell the CLI through the report fd when it is still ours. */
+	if (fcntl(4, F_GETFD) >= 0) {
+		dprintf(4, "error 125 monitor: ");
+		dprintf(4, fmt, arg);
+		dprintf(4, "\n");
+	}
+	exit(125);
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* a full disk loses log lines, never the container */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* One json-file record. The bytes are copied as they are except what JSON must escape. */
+static void emit(const char *stream, const char *data, size_t n)
+{
+	static char out[LINE_MAX_BYTES * 6 + 128];
+	size_t o = 0;
+	o += (size_t)snprintf(out, sizeof out, "{\"log\":\"");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)data[i];
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else if (c == '\r') {
+			out[o++] = '\\';
+			out[o++] = 'r';
+		} else if (c == '\t') {
+			out[o++] = '\\';
+			out[o++] = 't';
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(out + o, 7, "\\u%04x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	o += (size_t)snprintf(out + o, sizeof out - o,
+			      "\",\"stream\":\"%s\",\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n", stream,
+			      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+	write_all(logfd, out, o);
+}
+
+/* Emits every complete line; a line that fills the buffer is emitted as it is. */
+static void drain_lines(struct stream *s, int final)
+{
+	size_t start = 0;
+	for (;;) {
+		char *nl = memchr(s->buf + start, '\n', s->len - start);
+		if (!nl)
+			break;
+		size_t end = (size_t)(nl - s->buf) + 1;
+		emit(s->name, s->buf + start, end - start);
+		start = end;
+	}
+	if (start < s->len && (final || (start == 0 && s->len == sizeof s->buf))) {
+		emit(s->name, s->buf + start, s->len - start);
+		start = s->len;
+	}
+	memmove(s->buf, s->buf + start, s->len - start);
+	s->len -= start;
+}
+
+/* Reads what is there; returns 0 at EOF. */
+static int pump(struct stream *s)
+{
+	ssize_t r = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return 1;
+	if (r <= 0) {
+		drain_lines(s, 1);
+		close(s->fd);
+		s->fd = -1;
+		return 0;
+	}
+	s->len += (size_t)r;
+	drain_lines(s, 0);
+	return 1;
+}
+
+/* "oom_kill N" from memory.oom_control (v1) or memory.events (v2); 0 when unknown. */
+static long read_oom_kills(const char *path)
+{
+	if (!path)
+		return 0;
+	char buf[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t r = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	buf[r] = 0;
+	for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, "oom_kill ", 9) == 0)
+			return atol(p + 9);
+	return 0;
+}
+
+static void write_exit_file(const char *path, int status, long oom)
+{
+	char tmp[4096], text[512];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		return;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	int n = snprintf(text, sizeof text,
+			 "{\"exitCode\":%d,\"oomKills\":%ld,\"finishedAt\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n", code,
+			 oom, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	write_all(fd, text, (size_t)n);
+	fsync(fd);
+	close(fd);
+	rename(tmp, path);
+}
+
+int main(int argc, char **argv)
+{
+	const char *log = NULL, *exitpath = NULL, *oom = NULL, *cgroups[MAX_CGROUPS];
+	size_t ncg = 0;
+	int i;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		}
+		if (i + 1 >= argc)
+			die("option %s needs a value", argv[i]);
+		if (strcmp(argv[i], "--log") == 0)
+			log = argv[++i];
+		else if (strcmp(argv[i], "--exit") == 0)
+			exitpath = argv[++i];
+		else if (strcmp(argv[i], "--oom") == 0)
+			oom = argv[++i];
+		else if (strcmp(argv[i], "--cgroup") == 0 && ncg < MAX_CGROUPS)
+			cgroups[ncg++] = argv[++i];
+		else
+			die("unknown option %s", argv[i]);
+	}
+	if (!log || !exitpath || i >= argc)
+		die("usage: %s", "tspod-monitor --log PATH --exit PATH [--oom FILE] [--cgroup DIR]... -- LAUNCHER");
+	char *const *launcher = argv + i;
+
+	setsid(); /* already a session leader when tspod spawned us detached: harmless */
+	prctl(PR_SET_NAME, "tspod-monitor", 0, 0, 0);
+	if (chdir("/") < 0)
+		die("chdir /: %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+
+	logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (logfd < 0)
+		die("open log: %s", strerror(errno));
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0)
+		die("signalfd: %s", strerror(errno));
+
+	int out[2], err[2];
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+		die("pipe: %s", strerror(errno));
+	pid_t child = fork();
+	if (child < 0)
+		die("fork: %s", strerror(errno));
+	if (child == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		int null = open("/dev/null", O_RDONLY);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
+			die("stdio: %s", strerror(errno));
+		execv(launcher[0], launcher);
+		die("exec launcher: %s", strerror(errno));
+	}
+	/* The plan and report fds belong to the launcher now; stdio goes nowhere. */
+	close(3);
+	close(4);
+	close(out[1]);
+	close(err[1]);
+	int null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
+
+	static struct stream so = { "stdout", -1, 0, { 0 } }, se = { "stderr", -1, 0, { 0 } };
+	so.fd = out[0];
+	se.fd = err[0];
+	int status = 0, reaped = 0;
+	while (!reaped || so.fd >= 0 || se.fd >= 0) {
+		struct pollfd pfd[3] = { { sfd, POLLIN, 0 }, { so.fd, POLLIN, 0 }, { se.fd, POLLIN, 0 } };
+		/* Once the launcher is gone, take what is buffered and stop: a leftover process without
+		 * a pid namespace could keep the pipes open forever. */
+		int n = poll(pfd, 3, reaped ? 0 : -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		if (reaped && n == 0)
+			break;
+		if (pfd[1].revents)
+			pump(&so);
+		if (pfd[2].revents)
+			pump(&se);
+		if (pfd[0].revents) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
+				continue;
+			if (si.ssi_signo != SIGCHLD) {
+				kill(child, (int)si.ssi_signo); /* the launcher forwards it to the init */
+				continue;
+			}
+			int st;
+			pid_t w;
+			while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+				if (w == child) {
+					status = st;
+					reaped = 1;
+				}
+		}
+	}
+	if (so.fd >= 0)
+		drain_lines(&so, 1);
+	if (se.fd >= 0)
+		drain_lines(&se, 1);
+	fsync(logfd);
+	write_exit_file(exitpath, status, read_oom_kills(oom));
+	/* Empty now when the container had a pid namespace; tspod removes it otherwise. */
+	for (size_t c = 0; c < ncg; c++)
+		rmdir(cgroups[c]);
+	return 0;
+}
