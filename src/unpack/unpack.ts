@@ -20,6 +20,7 @@ import { digestOf, newHash } from '../util/digest.js';
 import { fail } from '../util/errors.js';
 import { LayerWriter } from './writer.js';
 import { TarReader } from './tar-reader.js';
+import { zstdDecompress } from './zstd.js';
 
 export interface UnpackOptions {
   sys?: Sys;
@@ -72,7 +73,7 @@ const LAYER_TYPES = new Set<string>([
 
 /**
  * Unpacks one layer into `dir` (which must exist and should be empty) and returns its diffID.
- * Throws EUNSUPPORTED for zstd or a non-layer media type, EUNSAFE for a hostile entry (nothing
+ * Throws EUNSUPPORTED for a non-layer media type (or zstd without the zstd program), EUNSAFE for a hostile entry (nothing
  * outside `dir` is ever touched), EINVAL for a malformed archive. On failure `dir` holds a partial
  * layer: the caller (Store.ensureLayer) throws it away.
  */
@@ -98,10 +99,6 @@ export async function unpackLayer(input: Readable | AsyncIterable<Uint8Array>, m
     headLen += b.length;
   }
   const compression = sniff(Buffer.concat(head)) ?? (claimed(mediaType) === 'zstd' ? 'zstd' : 'none');
-  if (compression === 'zstd') {
-    await closeInput();
-    throw fail('EUNSUPPORTED', `unpack layer: zstd compression (media type "${mediaType}") is not supported yet`);
-  }
 
   async function* compressed(): AsyncGenerator<Buffer> {
     try {
@@ -145,6 +142,8 @@ export async function unpackLayer(input: Readable | AsyncIterable<Uint8Array>, m
   try {
     if (compression === 'gzip') {
       await pipeline(Readable.from(compressed(), { objectMode: false }), createGunzip({ chunkSize: 256 * 1024 }), consume);
+    } else if (compression === 'zstd') {
+      await consume(zstdDecompress(compressed()));
     } else {
       await consume(compressed());
     }
