@@ -4,7 +4,7 @@
  * documented in store/LAYOUT.md; keep the two in step.
  */
 import { createReadStream } from 'node:fs';
-import { chmod, chown, lstat, mkdir, open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../src/oci/types.js';
 import { realSys, type Sys } from '../src/sys/index.js';
@@ -99,7 +99,7 @@ export class Store {
     const s = new Store(root, opts.sys ?? realSys());
     try {
       await mkdir(root, { recursive: true, mode: 0o700 });
-      for (const d of ['blobs/sha256', 'ingest', 'layers', 'snapshots', 'locks', 'tmp']) {
+      for (const d of ['blobs/sha256', 'ingest', 'layers', 'l', 'snapshots', 'locks', 'tmp']) {
         await mkdir(join(root, d), { recursive: true, mode: 0o700 });
       }
     } catch (err) {
@@ -333,6 +333,49 @@ export class Store {
   /** The directory used as an overlay lowerdir for this layer. */
   layerDiffDir(chainId: Digest): string {
     return join(this.layerPath(chainId), 'diff');
+  }
+
+  /**
+   * The layer's short name for overlay options: `l/<short>`, relative to the store root, a
+   * symlink to `../layers/<hex>/diff`, created on first use (atomically: tmp symlink + rename).
+   * `<short>` is the first 12 hex digits of the chainID, longer on the (astronomically rare)
+   * collision with another layer. With the launcher's chdir to the store root, each lower layer
+   * then costs 15 bytes of the one-page option string instead of ~110 (see src/mount/overlay.ts).
+   */
+  async layerLink(chainId: Digest): Promise<string> {
+    const hex = digestHex(chainId);
+    const want = join('..', 'layers', hex, 'diff');
+    for (let len = 12; len <= 64; len += 4) {
+      const rel = join('l', hex.slice(0, len));
+      const abs = join(this.root, rel);
+      let cur: string | undefined;
+      try {
+        cur = await readlink(abs);
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT') && !isErrno(err, 'EINVAL')) throw fail('ESYS', `layer link ${rel}: ${messageOf(err)}`, err);
+        if (isErrno(err, 'EINVAL')) continue; // not a symlink: never ours, leave it and take a longer name
+      }
+      if (cur === want) return rel;
+      if (cur !== undefined && (await exists(join(this.root, 'l', cur)))) continue; // another layer's link
+      // Missing, or dangling (its layer was removed): (re)point it at this layer.
+      const tmp = this.tmpPath('link-');
+      try {
+        await symlink(want, tmp);
+        await rename(tmp, abs);
+      } catch (err) {
+        await rm(tmp, { force: true }).catch(() => undefined);
+        throw fail('ESYS', `layer link ${rel}: ${messageOf(err)}`, err);
+      }
+      return rel;
+    }
+    throw fail('EINTERNAL', `layer link for ${chainId}: no free short name`);
+  }
+
+  /** Short lowerdir names (relative to the store root), top layer first, for `chain` (base first). */
+  async overlayLowers(chain: Digest[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const c of [...chain].reverse()) out.push(await this.layerLink(c));
+    return out;
   }
 
   async hasLayer(chainId: Digest): Promise<boolean> {

@@ -10,7 +10,7 @@
  *                                    releases it with the namespace: it cannot leak on the host
  */
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import type { Store } from '../../store/index.js';
 import type { EngineRoots } from '../state/paths.js';
 import { containersRoot } from '../state/paths.js';
@@ -20,6 +20,7 @@ import { buildPlan, type NetworkMode } from '../runtime/spec.js';
 import { launch } from '../runtime/launcher.js';
 import { detectCgroups, parseBytes, parseCpus, type Cgroup, type CgroupLimits } from '../runtime/cgroups/index.js';
 import { layerFiles } from '../mount/lookup.js';
+import { overlayOptions } from '../mount/overlay.js';
 import { realSys } from '../sys/index.js';
 import { fail, messageOf, TspodError } from '../util/errors.js';
 
@@ -95,7 +96,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     const plan = await buildPlan({
       config: image.config,
       rootfs,
-      overlay: overlayOptions(store.root, snapshot.lowerDirs, snapshot.upperDir, snapshot.workDir, dir),
+      overlay: overlayOptions({ chdir: store.root, lowers: await store.overlayLowers(image.chain), upper: snapshot.upperDir, work: snapshot.workDir, emptyLower: join(dir, 'empty') }),
       imageFiles: layerFiles(snapshot.lowerDirs, realSys()),
       hostname,
       command: opts.command ?? [],
@@ -166,22 +167,6 @@ export function parseLimits(opts: Pick<RunOptions, 'memory' | 'cpus' | 'pidsLimi
     if (opts.pidsLimit > 0) limits.pidsLimit = opts.pidsLimit;
   }
   return limits;
-}
-
-/**
- * The overlay options. lowerdir paths are given relative to the store root (the launcher chdirs
- * there before mounting) so that more layers fit in the one page the kernel accepts for options.
- */
-export function overlayOptions(storeDir: string, lowerDirs: string[], upper: string, work: string, containerDir: string): { data: string; chdir: string } {
-  for (const p of [upper, work, ...lowerDirs]) {
-    if (/[,:\\]/.test(p)) throw fail('EINVAL', `overlay path "${p}" contains a comma, colon or backslash; choose a --root without them`);
-  }
-  const lowers = lowerDirs.length > 0 ? lowerDirs.map((d) => relative(storeDir, d)) : [relative(storeDir, join(containerDir, 'empty'))];
-  const data = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`;
-  if (data.length >= 4096) {
-    throw fail('EUNSUPPORTED', `mount overlay: ${lowerDirs.length} layers need ${data.length} bytes of options, more than the kernel's 4096`);
-  }
-  return { data, chdir: storeDir };
 }
 
 /** /etc/hosts, /etc/hostname and /etc/resolv.conf for the container, as docker writes them. */

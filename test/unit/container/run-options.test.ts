@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { overlayOptions, parseLimits } from '../../../src/container/run.js';
+import { parseLimits } from '../../../src/container/run.js';
 
 describe('parseLimits', () => {
   it('turns docker flags into cgroup limits', () => {
@@ -13,17 +13,4 @@ describe('parseLimits', () => {
     expect(() => parseLimits({ cpus: 'x' })).toThrow(/--cpus "x"/);
   });
 });
-
-describe('overlayOptions', () => {
-  it('gives lowerdirs relative to the store, top first, and absolute upper/work', () => {
-    expect(overlayOptions('/s', ['/s/layers/b/diff', '/s/layers/a/diff'], '/s/snap/1/upper', '/s/snap/1/work', '/c'))
-      .toEqual({ data: 'lowerdir=layers/b/diff:layers/a/diff,upperdir=/s/snap/1/upper,workdir=/s/snap/1/work', chdir: '/s' });
-  });
-  it('refuses paths that would break the option string', () => {
-    expect(() => overlayOptions('/s', ['/s/a,b'], '/u', '/w', '/c')).toThrow(/comma, colon/);
-  });
-  it('refuses more layers than fit in one page, saying how many', () => {
-    const lowers = Array.from({ length: 80 }, (_, i) => `/s/layers/${'f'.repeat(60)}${i}/diff`);
-    expect(() => overlayOptions('/s', lowers, '/u', '/w', '/c')).toThrow(/80 layers/);
-  });
-});
+// overlayOptions moved to src/mount/overlay.ts: test/unit/mount/overlay.test.ts
