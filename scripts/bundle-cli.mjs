@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// Build step after `tsc`: bundles the CLI (every command under dist/commands, the engine it calls and
+// @oclif/core) into one CommonJS file, dist/tspod.cjs, and writes oclif.manifest.json for it.
+//
+// Why: a plain oclif 4 command costs ≈ 205–236 ms here, ≈ 100 ms of it resolving and compiling
+// @oclif/core's ~150 small modules. One file that bin/tspod.js compiles with a V8 code cache brings
+// `tspod --version` to ≈ 35–45 ms above bare Node (../shared/STACK-NOTES.md, BENCHMARKS.md).
+//
+// Heavy or native modules stay out of the bundle and out of start-up: undici is imported lazily by
+// the registry client, koffi is required lazily by src/sys. The command map is generated from the
+// files tsc emitted, so a new command needs no edit here.
+import { build } from 'esbuild';
+import { readdirSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const commandsDir = join(root, 'dist', 'commands');
+const outfile = join(root, 'dist', 'tspod.cjs');
+
+/** dist/commands/a/b.js → "a:b"; dist/commands/a/index.js → "a" (oclif's pattern-strategy ids). */
+function commandFiles(dir) {
+  const out = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...commandFiles(p));
+    else if (e.name.endsWith('.js') && !e.name.endsWith('.d.js')) out.push(p);
+  }
+  return out.sort();
+}
+const commands = commandFiles(commandsDir).map((file) => {
+  const parts = relative(commandsDir, file).slice(0, -3).split(sep);
+  if (parts.at(-1) === 'index') parts.pop();
+  return { id: parts.join(':'), file };
+});
+if (commands.length === 0) throw new Error(`bundle-cli: no commands under ${commandsDir} (run tsc first)`);
+
+const entry = [
+  "export { execute, settings } from '@oclif/core';",
+  ...commands.map((c, i) => `import C${i} from ${JSON.stringify('./' + relative(root, c.file).split(sep).join('/'))};`),
+  `export const COMMANDS = { ${commands.map((c, i) => `${JSON.stringify(c.id)}: C${i}`).join(', ')} };`,
+].join('\n');
+
+const tmp = `${outfile}.${process.pid}.tmp`;
+const result = await build({
+  stdin: { contents: entry, resolveDir: root, sourcefile: 'tspod-cli-entry.js', loader: 'js' },
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  outfile: tmp,
+  logLevel: 'warning',
+  // Loaded lazily at run time (or never, for oclif's optional TypeScript support).
+  external: ['undici', 'koffi', 'typescript', 'ts-node', 'tsx', 'wsl-utils'],
+  // The bundle is CommonJS: give ESM code a real import.meta.url (src/sys and the launcher lookup use it).
+  define: { 'import.meta.url': '__tspod_import_meta_url' },
+  banner: {
+    js: [
+      "var __tspod_import_meta_url = require('node:url').pathToFileURL(__filename).href;",
+      // bin/tspod.js compiles the bundle as a vm.Script (for the code cache), where a dynamic import()
+      // has no loader; oclif uses import() to load ESM plugins and hooks. Route it through the loader.
+      "var __tspod_import = globalThis[Symbol.for('tspod.import')] || ((s) => import(s));",
+    ].join('\n'),
+  },
+  legalComments: 'none',
+  write: false,
+});
+if (result.errors.length) process.exit(1);
+const [banner, code] = splitBanner(result.outputFiles[0].text);
+writeFileSync(tmp, banner + code.replace(/(?<![\w$.'"`])import\(/g, '__tspod_import('));
+renameSync(tmp, outfile);
+
+function splitBanner(text) {
+  const i = text.indexOf('\n', text.indexOf('__tspod_import =')) + 1;
+  return [text.slice(0, i), text.slice(i)];
+}
+
+// The manifest lets oclif answer --help, topics and command lookup without building the command list
+// on every start. It is derived from the bundle, so it is rebuilt with it.
+const require = createRequire(outfile);
+const { Plugin } = require(outfile).__oclif ?? require('@oclif/core');
+const plugin = new Plugin({ root, type: 'core', ignoreManifest: true, errorOnManifestCreate: true, isRoot: true });
+await plugin.load();
+const manifestPath = join(root, 'oclif.manifest.json');
+writeFileSync(`${manifestPath}.tmp`, JSON.stringify(plugin.manifest, null, 2) + '\n');
+renameSync(`${manifestPath}.tmp`, manifestPath);
+const kb = Math.round(statSync(outfile).size / 1024);
+process.stdout.write(`bundle-cli: ${commands.length} commands → ${relative(root, outfile)} (${kb} KiB), oclif.manifest.json\n`);
