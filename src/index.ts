@@ -6,10 +6,12 @@ import { Store } from '../store/index.js';
 import { defaultRoots, storeRoot, type EngineRoots } from './state/paths.js';
 import { loadEngineConfig, type EngineConfig } from './config/index.js';
 import { pullImage, type PullEvent, type PullResult } from './image/pull.js';
+import { loginRegistryWith, logoutRegistry, type LoginResult } from './image/login.js';
 import { findImage, isNotFound, listImages, untagImage, type ImageSummary, type LocalImage } from './image/local.js';
 import { runContainer, type RunOptions, type RunResult } from './container/run.js';
 
 export type { EngineRoots, EngineConfig, PullEvent, PullResult, ImageSummary, LocalImage, RunOptions, RunResult };
+export type { LoginResult };
 export { TspodError } from './util/errors.js';
 
 interface Common {
@@ -30,6 +32,16 @@ async function withStore<T>(roots: EngineRoots | undefined, fn: (store: Store) =
 export async function pull(ref: string, opts: Common & { platform?: string; onEvent?: (e: PullEvent) => void } = {}): Promise<PullResult> {
   const config = opts.config ?? (await loadEngineConfig());
   return withStore(opts.roots, (store) => pullImage(ref, { store, config, platform: opts.platform, onEvent: opts.onEvent }));
+}
+
+/** Verifies the credentials against the registry, then stores them (docker config.json or $REGISTRY_AUTH_FILE). */
+export async function login(registry: string | undefined, username: string, password: string, opts: { config?: EngineConfig } = {}): Promise<LoginResult> {
+  return loginRegistryWith(registry, username, password, { config: opts.config ?? (await loadEngineConfig()) });
+}
+
+/** Removes a stored login; `removed` is false when there was none. */
+export async function logout(registry: string | undefined): Promise<{ registry: string; removed: boolean }> {
+  return logoutRegistry(registry);
 }
 
 export async function images(opts: Common = {}): Promise<ImageSummary[]> {

@@ -11,6 +11,8 @@ import { Writable } from 'node:stream';
 import type { Store } from '../../store/index.js';
 import { unpackLayer } from '../unpack/unpack.js';
 import { RegistryClient } from '../registry/client.js';
+import { fileCredentials } from '../registry/credentials.js';
+import type { CredentialSource } from '../registry/auth.js';
 import { parseReference, formatReference, familiarString, pullReference, type Reference } from '../reference/index.js';
 import { parseManifest } from '../oci/manifest.js';
 import { parseImageConfig } from '../oci/config.js';
@@ -32,6 +34,8 @@ export interface PullOptions {
   /** Layers downloaded at once (default 3). */
   concurrency?: number;
   onEvent?: (e: PullEvent) => void;
+  /** Default: the user's docker config.json / containers auth.json and their credential helpers. */
+  credentials?: CredentialSource;
   /** For tests and the CLI: reuse a client (its request counters are read by tests). */
   client?: RegistryClient;
 }
@@ -55,7 +59,9 @@ export interface PullResult {
 export async function pullImage(refText: string, opts: PullOptions): Promise<PullResult> {
   const ref = parseReference(refText);
   const want = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
-  const client = opts.client ?? new RegistryClient({ config: opts.config });
+  // Holds garbage collection off until the ref names what this pull adds (store/gc.ts).
+  const releaseLease = await opts.store.lease();
+  const client = opts.client ?? new RegistryClient({ config: opts.config, credentials: opts.credentials ?? fileCredentials() });
   const emit = opts.onEvent ?? (() => {});
   try {
     const what = formatReference(ref);
@@ -126,6 +132,7 @@ export async function pullImage(refText: string, opts: PullOptions): Promise<Pul
       layersFetched: fetched,
     };
   } finally {
+    await releaseLease();
     if (!opts.client) await client.close();
   }
 }

@@ -10,9 +10,26 @@ import { errorFromResponse, readCapped, send, withRetry, type RetryPolicy } from
 export interface Credentials {
   username: string;
   password: string;
+  /** An OAuth2 refresh token (docker's `identitytoken`): exchanged at the token realm with a POST. */
+  identityToken?: string;
 }
 
-/** Where credentials come from (a credentials file, a helper, flags). Issue 3 fills this in. */
+/**
+ * Scopes (distribution token spec): `repository:NAME:ACTIONS`. A pull asks for `pullScopes(repo)`; a push
+ * asks for `pushScopes(target, [mountSource…])`, i.e. `pull,push` on the target and `pull` on each
+ * repository a blob is mounted from, all in ONE token request. Pass them to RegistryClient.request().
+ */
+export function pullScopes(repository: string): string[] {
+  return [`repository:${repository}:pull`];
+}
+
+export function pushScopes(repository: string, mountSources: string[] = []): string[] {
+  const out = [`repository:${repository}:pull,push`];
+  for (const m of mountSources) if (m !== repository && !out.includes(`repository:${m}:pull`)) out.push(`repository:${m}:pull`);
+  return out;
+}
+
+/** Where credentials come from (credentials.ts: docker config.json, auth.json, helpers). */
 export interface CredentialSource {
   get(registry: string): Promise<Credentials | undefined>;
 }
@@ -98,21 +115,22 @@ export class Authenticator {
     this.#opts = opts;
   }
 
-  /** The Authorization value we already hold for this origin and scope, if any. */
-  cached(origin: string, scope: string): string | undefined {
-    return this.#cache.get(`${origin} ${scope}`);
+  /** The Authorization value we already hold for this origin and scope(s), if any. */
+  cached(origin: string, scope: string | string[]): string | undefined {
+    return this.#cache.get(cacheKey(origin, scope));
   }
 
   /** Forgets a value the registry refused. */
-  forget(origin: string, scope: string): void {
-    this.#cache.delete(`${origin} ${scope}`);
+  forget(origin: string, scope: string | string[]): void {
+    this.#cache.delete(cacheKey(origin, scope));
   }
 
   /**
    * Answers a 401 challenge from `origin` for `scope`; returns the Authorization header value to retry with.
    * EAUTH when the challenge cannot be met (Basic without credentials, token server refusing, unknown scheme).
    */
-  async respond(what: string, origin: string, registry: string, wwwAuthenticate: string | undefined, scope: string): Promise<string> {
+  async respond(what: string, origin: string, registry: string, wwwAuthenticate: string | undefined, scope: string | string[],
+    opts: { cache?: boolean } = {}): Promise<string> {
     const challenges = parseChallenges(wwwAuthenticate ?? '');
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     const basic = challenges.find((c) => c.scheme === 'basic');
@@ -122,16 +140,18 @@ export class Authenticator {
     if (bearer) {
       ({ value, ttlMs } = await this.#token(what, bearer, scope, creds));
     } else if (basic) {
-      if (!creds) throw fail('EAUTH', `${what}: ${origin} requires a username and password (no credentials for ${registry})`);
+      if (!creds || (creds.username === '' && creds.password === '')) {
+        throw fail('EAUTH', `${what}: ${origin} requires a username and password (no credentials for ${registry}; run tspod login ${registry})`);
+      }
       value = 'Basic ' + Buffer.from(`${creds.username}:${creds.password}`).toString('base64');
     } else {
       throw fail('EAUTH', `${what}: ${origin} answered 401 without a usable WWW-Authenticate challenge`);
     }
-    this.#cache.set(`${origin} ${scope}`, value, ttlMs === undefined ? undefined : { ttl: ttlMs });
+    if (opts.cache !== false) this.#cache.set(cacheKey(origin, scope), value, ttlMs === undefined ? undefined : { ttl: ttlMs });
     return value;
   }
 
-  async #token(what: string, ch: Challenge, scope: string, creds: Credentials | undefined): Promise<{ value: string; ttlMs: number }> {
+  async #token(what: string, ch: Challenge, scope: string | string[], creds: Credentials | undefined): Promise<{ value: string; ttlMs: number }> {
     const realm = ch.params.realm;
     let url: URL;
     try {
@@ -141,23 +161,37 @@ export class Authenticator {
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw fail('EAUTH', `${what}: token realm ${realm} is not http(s)`);
     if (ch.params.service) url.searchParams.set('service', ch.params.service);
-    const scopes = new Set([scope]);
+    const scopes = new Set(typeof scope === 'string' ? (scope ? [scope] : []) : scope);
     if (ch.params.scope) for (const s of ch.params.scope.split(' ')) if (s) scopes.add(s);
-    for (const s of scopes) url.searchParams.append('scope', s);
 
     const headers: Record<string, string> = { 'user-agent': this.#opts.userAgent, accept: 'application/json' };
-    const authorization = creds
-      ? 'Basic ' + Buffer.from(`${creds.username}:${creds.password}`).toString('base64')
-      : undefined;
+    let authorization: string | undefined;
+    let body: string | undefined;
+    if (creds?.identityToken) {
+      // OAuth2 refresh-token grant (docker's identitytoken), POSTed as a form
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'tspod' });
+      if (ch.params.service) form.set('service', ch.params.service);
+      if (scopes.size > 0) form.set('scope', [...scopes].join(' '));
+      body = form.toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    } else {
+      for (const s of scopes) url.searchParams.append('scope', s);
+      if (creds && (creds.username !== '' || creds.password !== '')) {
+        authorization = 'Basic ' + Buffer.from(`${creds.username}:${creds.password}`).toString('base64');
+      }
+    }
     const dispatcher = await this.#opts.dispatcher();
     const tokenWhat = `${what}: get token from ${url.origin}${url.pathname}`;
     const res = await withRetry(tokenWhat, this.#opts.retry, () => {
       this.#opts.onTokenRequest?.();
-      return send(dispatcher, url, { headers, authorization, authOrigin: url.origin });
+      return send(dispatcher, url, { method: body !== undefined ? 'POST' : 'GET', body, headers, authorization, authOrigin: url.origin });
     });
     if (res.status !== 200) {
       const e = await errorFromResponse(tokenWhat, res, 'token endpoint not found');
-      throw fail('EAUTH', e.message);
+      const why = res.status === 401 || res.status === 403
+        ? `${tokenWhat}: ${creds ? 'the registry refused the credentials' : 'access denied'} (HTTP ${res.status})`
+        : e.message;
+      throw fail('EAUTH', why);
     }
     const bytes = await readCapped(res.body, 1 << 20, () => fail('EAUTH', `${tokenWhat}: response too large`));
     let json: { token?: unknown; access_token?: unknown; expires_in?: unknown };
@@ -173,4 +207,8 @@ export class Authenticator {
     const ttlMs = Math.max(1, expires - Math.min(10, expires / 4)) * 1000;
     return { value: `Bearer ${token}`, ttlMs };
   }
+}
+
+function cacheKey(origin: string, scope: string | string[]): string {
+  return `${origin} ${typeof scope === 'string' ? scope : [...scope].sort().join(' ')}`;
 }

@@ -11,7 +11,7 @@ import { isDigest, sha256 } from '../util/digest.js';
 import { fail, messageOf, TspodError } from '../util/errors.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 import { MANIFEST_ACCEPT, normalizeContentType } from '../oci/manifest.js';
-import { Authenticator, noCredentials, type CredentialSource } from './auth.js';
+import { Authenticator, noCredentials, pullScopes, type CredentialSource } from './auth.js';
 import { endpointsFor, type Endpoint } from './endpoints.js';
 import {
   DEFAULT_RETRY,
@@ -23,6 +23,7 @@ import {
   withRetry,
   type HttpResponse,
   type RetryPolicy,
+  type SendOptions,
 } from './http.js';
 
 export const MANIFEST_SIZE_CAP = 4 * 1024 * 1024;
@@ -36,6 +37,20 @@ export interface RegistryClientOptions {
   concurrency?: number;
   credentials?: CredentialSource;
   retry?: Partial<RetryPolicy>;
+}
+
+export interface RequestOptions {
+  method?: SendOptions['method'];
+  /** "/v2/NAME/blobs/uploads/" or an absolute URL on the registry's origin. */
+  path: string;
+  headers?: Record<string, string>;
+  body?: Buffer | string;
+  /** Token scopes; default pull on the reference's repository. */
+  scopes?: string[];
+  /** Names the operation in errors, e.g. "push localhost:5000/app: upload blob sha256:…". */
+  what?: string;
+  /** Which counter in stats counts the request. */
+  kind?: 'manifest' | 'blob';
 }
 
 export interface RegistryStats {
@@ -143,15 +158,45 @@ export class RegistryClient {
     }
     if (offset > 0 && offset === desc.size) return { body: Readable.from([]), offset };
     const path = `/v2/${ref.repository}/blobs/${desc.digest}`;
-    return this.#acrossEndpoints(ref, what, async (ep, retry) => {
+    try {
+      return await this.#acrossEndpoints(ref, what, (ep, retry) => this.#blobFrom(ep, ref, path, desc, offset, what, retry));
+    } catch (err) {
+      // A foreign (non-distributable) layer lives at its URLs when the registry does not have it.
+      const urls = (desc.urls ?? []).filter((u) => /^https?:\/\//i.test(u));
+      if (!(err instanceof TspodError) || err.code !== 'ENOTFOUND' || urls.length === 0) throw err;
+      const errors: string[] = [];
+      for (const u of urls) {
+        const ep: Endpoint = { base: '', origin: '', registry: ref.registry, mirror: false };
+        try {
+          return await this.#blobFrom(ep, ref, u, desc, offset, `${what} from ${u}`, this.#retry, true);
+        } catch (e) {
+          errors.push(messageOf(e));
+        }
+      }
+      throw fail('ENOTFOUND', `${what}: not in the registry, and its URLs failed: ${errors.join('; ')}`, err);
+    }
+  }
+
+  async #blobFrom(ep: Endpoint, ref: Reference, path: string, desc: Descriptor, offset: number, what: string,
+    retry: RetryPolicy, foreign = false): Promise<{ body: Readable; offset: number }> {
+    {
       const headers: Record<string, string> = { 'accept-encoding': 'identity' };
       if (offset > 0) headers.range = `bytes=${offset}-`;
-      let res = await this.#exchange(ep, ref, path, headers, what, retry, 'blob');
+      const exchange = async (): Promise<HttpResponse> => {
+        if (!foreign) return this.#exchange(ep, ref, path, headers, what, retry, 'blob');
+        // a foreign URL is another origin: never our credentials
+        const dispatcher = await this.#dispatcher();
+        return withRetry(what, retry, () => {
+          this.stats.blobRequests++;
+          return send(dispatcher, new URL(path), { headers: { 'user-agent': this.#userAgent, ...headers } });
+        });
+      };
+      let res = await exchange();
       if (res.status === 416 && offset > 0) {
         // the server refuses our range (a proxy that lost it, a changed blob): start over from 0
         await discard(res.body);
         delete headers.range;
-        res = await this.#exchange(ep, ref, path, headers, what, retry, 'blob');
+        res = await exchange();
       }
       if (res.status === 200) return { body: res.body, offset: 0 };
       if (res.status === 206) {
@@ -163,7 +208,7 @@ export class RegistryClient {
         return { body: res.body, offset };
       }
       throw await errorFromResponse(what, res, 'blob unknown');
-    });
+    }
   }
 
   /** A whole small blob (an image config), verified against its descriptor's size and digest. */
@@ -208,6 +253,54 @@ export class RegistryClient {
     throw fail('EINTERNAL', `${what}: no endpoint`);
   }
 
+  /**
+   * One authenticated request to the registry itself (no mirrors), for push (upload.ts): `path` starts
+   * with /v2/ (or is an absolute URL the registry handed out, e.g. an upload Location), `scopes` come from
+   * pushScopes()/pullScopes(). Retries connection errors, 5xx and 429 (so a body must be a Buffer), answers
+   * one 401 challenge. The caller reads or discards the body.
+   */
+  async request(ref: Reference, opts: RequestOptions): Promise<HttpResponse> {
+    const ep = endpointsFor(ref.registry, this.#config).find((e) => !e.mirror)!;
+    const what = opts.what ?? `${(opts.method ?? 'GET').toLowerCase()} ${ref.registry}/${ref.repository}`;
+    return this.#exchange(ep, ref, opts.path, opts.headers ?? {}, what, this.#retry, opts.kind ?? 'blob', {
+      scopes: opts.scopes, method: opts.method, body: opts.body,
+    });
+  }
+
+  /**
+   * `tspod login`: GET /v2/ on `registry` with these credentials, answering its challenge (a token with
+   * the credentials, or Basic). EAUTH when the registry refuses them. Nothing is cached.
+   */
+  async checkLogin(registry: string, credentials: CredentialSource): Promise<void> {
+    const ep = endpointsFor(registry, this.#config).find((e) => !e.mirror)!;
+    const what = `login ${registry}`;
+    const dispatcher = await this.#dispatcher();
+    const url = new URL(ep.base + '/v2/');
+    const headers = { 'user-agent': this.#userAgent };
+    let res = await withRetry(what, this.#retry, () => send(dispatcher, url, { headers }));
+    if (res.status === 200) {
+      await discard(res.body);
+      // a registry without auth accepts anyone: only a challenge can check the password, so ask the
+      // credentials source anyway (helpers may fail) and accept
+      return;
+    }
+    if (res.status !== 401) throw await errorFromResponse(what, res, 'no registry API at /v2/');
+    const challenge = res.headers['www-authenticate'];
+    await discard(res.body);
+    const auth = new Authenticator({
+      dispatcher: () => this.#dispatcher(), credentials, retry: this.#retry, userAgent: this.#userAgent,
+    });
+    const authorization = await auth.respond(what, ep.origin, registry, Array.isArray(challenge) ? challenge.join(', ') : challenge, [],
+      { cache: false });
+    res = await withRetry(what, this.#retry, () => send(dispatcher, url, { headers, authorization, authOrigin: ep.origin }));
+    if (res.status === 401 || res.status === 403) {
+      await discard(res.body);
+      throw fail('EAUTH', `${what}: the registry refused the credentials (HTTP ${res.status})`);
+    }
+    if (res.status !== 200) throw await errorFromResponse(what, res, 'no registry API at /v2/');
+    await discard(res.body);
+  }
+
   /** One request against one endpoint, with retries, answering one 401 challenge. */
   async #exchange(
     ep: Endpoint,
@@ -217,16 +310,17 @@ export class RegistryClient {
     what: string,
     retry: RetryPolicy,
     kind: 'manifest' | 'blob',
+    more: { scopes?: string[]; method?: SendOptions['method']; body?: Buffer | string } = {},
   ): Promise<HttpResponse> {
     const dispatcher = await this.#dispatcher();
-    const url = new URL(ep.base + path);
-    const scope = `repository:${ref.repository}:pull`;
+    const url = /^https?:\/\//i.test(path) ? new URL(path) : new URL(ep.base + path);
+    const scope = more.scopes ?? pullScopes(ref.repository);
     const headers = { 'user-agent': this.#userAgent, ...extraHeaders };
     const attempt = (authorization: string | undefined) =>
       withRetry(what, retry, () => {
         if (kind === 'manifest') this.stats.manifestRequests++;
         else this.stats.blobRequests++;
-        return send(dispatcher, url, { headers, authorization, authOrigin: ep.origin });
+        return send(dispatcher, url, { method: more.method, body: more.body, headers, authorization, authOrigin: ep.origin });
       });
     let authorization = this.#auth.cached(ep.origin, scope);
     let res = await attempt(authorization);

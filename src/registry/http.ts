@@ -16,8 +16,10 @@ export interface HttpResponse {
 }
 
 export interface SendOptions {
-  method?: 'GET' | 'HEAD';
+  method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   headers: Record<string, string>;
+  /** A request body; a Buffer so that a retry or a 307/308 can send it again. */
+  body?: Buffer | string;
   /** Sent only to `authOrigin` (never to a redirect target on another origin). */
   authorization?: string;
   authOrigin?: string;
@@ -49,14 +51,17 @@ export async function discard(body: Readable): Promise<void> {
  */
 export async function send(dispatcher: Dispatcher, url: URL, opts: SendOptions): Promise<HttpResponse> {
   let current = url;
+  let method = opts.method ?? 'GET';
+  let body = opts.body;
   for (let hop = 0; ; hop++) {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.authorization !== undefined && current.origin === opts.authOrigin) headers.authorization = opts.authorization;
     const res = await dispatcher.request({
       origin: current.origin,
       path: current.pathname + current.search,
-      method: opts.method ?? 'GET',
+      method,
       headers,
+      ...(body !== undefined ? { body } : {}),
     });
     const location = header(res, 'location');
     if (!REDIRECTS.has(res.statusCode) || location === undefined) {
@@ -75,6 +80,11 @@ export async function send(dispatcher: Dispatcher, url: URL, opts: SendOptions):
     }
     if (current.protocol === 'https:' && next.protocol === 'http:') {
       throw fail('EREGISTRY', `GET ${current.href}: refusing redirect from https to http (${next.origin})`);
+    }
+    // 301/302/303 turn a request with a body into a GET without one, as browsers and curl do
+    if (body !== undefined && (res.statusCode === 303 || ((res.statusCode === 301 || res.statusCode === 302) && method === 'POST'))) {
+      method = 'GET';
+      body = undefined;
     }
     current = next;
   }
