@@ -7,12 +7,16 @@ import { defaultRoots, storeRoot, type EngineRoots } from './state/paths.js';
 import { loadEngineConfig, type EngineConfig } from './config/index.js';
 import { pullImage, type PullEvent, type PullResult } from './image/pull.js';
 import { loginRegistryWith, logoutRegistry, type LoginResult } from './image/login.js';
-import { findImage, isNotFound, listImages, untagImage, type ImageSummary, type LocalImage } from './image/local.js';
+import { findImage, isNotFound, listImages, loadImage, type ImageSummary, type LocalImage } from './image/local.js';
+import { pruneImages as pruneImagesInStore, removeImage as removeImageFromStore, type PruneResult, type RemoveResult } from './image/remove.js';
+import type { CheckResult, StoreUsage } from '../store/index.js';
 import { runContainer, type RunOptions, type RunResult } from './container/run.js';
 
 export type { EngineRoots, EngineConfig, PullEvent, PullResult, ImageSummary, LocalImage, RunOptions, RunResult };
 export type { LoginResult };
+export type { CheckResult, PruneResult, RemoveResult, StoreUsage };
 export { TspodError } from './util/errors.js';
+export * from './image-api.js'; // commit, tag, push, history, inspectImage, save, load, exportContainer, importImage
 
 interface Common {
   roots?: EngineRoots;
@@ -29,9 +33,9 @@ async function withStore<T>(roots: EngineRoots | undefined, fn: (store: Store) =
   }
 }
 
-export async function pull(ref: string, opts: Common & { platform?: string; onEvent?: (e: PullEvent) => void } = {}): Promise<PullResult> {
+export async function pull(ref: string, opts: Common & { platform?: string; onEvent?: (e: PullEvent) => void; concurrency?: number } = {}): Promise<PullResult> {
   const config = opts.config ?? (await loadEngineConfig());
-  return withStore(opts.roots, (store) => pullImage(ref, { store, config, platform: opts.platform, onEvent: opts.onEvent }));
+  return withStore(opts.roots, (store) => pullImage(ref, { store, config, platform: opts.platform, onEvent: opts.onEvent, concurrency: opts.concurrency }));
 }
 
 /** Verifies the credentials against the registry, then stores them (docker config.json or $REGISTRY_AUTH_FILE). */
@@ -48,9 +52,33 @@ export async function images(opts: Common = {}): Promise<ImageSummary[]> {
   return withStore(opts.roots, (store) => listImages(store));
 }
 
-/** Untags an image (by reference or ID); returns the names removed. */
-export async function removeImage(ref: string, opts: Common = {}): Promise<string[]> {
-  return withStore(opts.roots, (store) => untagImage(store, ref));
+/** docker rmi: untags an image (by reference or ID) and removes what only it used. */
+export async function removeImage(ref: string, opts: Common & { force?: boolean } = {}): Promise<RemoveResult> {
+  return withStore(opts.roots, (store) => removeImageFromStore(store, ref, { force: opts.force }));
+}
+
+/** docker image prune [-a]: frees blobs, layers and partial downloads nothing uses. */
+export async function pruneImages(opts: Common & { all?: boolean } = {}): Promise<PruneResult> {
+  return withStore(opts.roots, (store) => pruneImagesInStore(store, { all: opts.all }));
+}
+
+/** Space used by the store (tspod system df). */
+export async function diskUsage(opts: Common = {}): Promise<StoreUsage & { images: number; activeImages: number }> {
+  return withStore(opts.roots, async (store) => {
+    const refs = await store.listRefs();
+    const used = new Set((await store.listSnapshots()).map((s) => s.chain.join(' ')));
+    let active = 0;
+    for (const r of refs) {
+      const img = await loadImage(store, r.digest, r.name).catch(() => undefined);
+      if (img && used.has(img.chain.join(' '))) active++;
+    }
+    return { ...(await store.usage()), images: refs.length, activeImages: active };
+  });
+}
+
+/** tspod system check: verifies the store; with `repair`, removes what is damaged. */
+export async function checkStore(opts: Common & { repair?: boolean } = {}): Promise<CheckResult> {
+  return withStore(opts.roots, (store) => store.check({ repair: opts.repair }));
 }
 
 export interface RunRequest extends Omit<RunOptions, 'roots' | 'image' | 'store'>, Common {

@@ -12,6 +12,7 @@ import { digestHex, digestOf, isDigest, newHash, sha256 } from '../src/util/dige
 import { fail, isErrno, messageOf, TspodError } from '../src/util/errors.js';
 import { diskUsage, exists, fsyncDir, randomSuffix, readJson, writeFileDurable } from './fsutil.js';
 import { acquireFlock, lockFileName, type HeldLock, type LockOptions } from './lock.js';
+import { checkStore, collectGarbage, storeUsage, type CheckResult, type GcOptions, type GcResult, type StoreUsage } from './gc.js';
 
 export const STORE_VERSION = 1;
 
@@ -160,6 +161,30 @@ export class Store {
     const file = lockFileName(name.length > 150 ? 'h-' + digestHex(sha256(name)) : name);
     const held = await acquireFlock(this.sys, join(this.root, 'locks', file), `"${name}"`, opts);
     return async () => held.release();
+  }
+
+  /**
+   * Holds off garbage collection (the lock `gc`, shared) until the returned release is called.
+   * A pull takes it before it looks at the store and releases it after its ref is written, so GC
+   * never removes a layer or blob it has just added and not yet named. See store/gc.ts.
+   */
+  async lease(opts: LockOptions = {}): Promise<() => Promise<void>> {
+    return this.lock('gc', { ...opts, shared: true });
+  }
+
+  /** Mark and sweep from refs, snapshots and in-progress pulls (store/gc.ts). */
+  async gc(opts: GcOptions = {}): Promise<GcResult> {
+    return collectGarbage(this, opts);
+  }
+
+  /** Space used by blobs, layers, snapshots and partial downloads, and what gc would reclaim. */
+  async usage(): Promise<StoreUsage> {
+    return storeUsage(this);
+  }
+
+  /** fsck: verifies blobs against their digests and layers, refs and snapshots against their records. */
+  async check(opts: { repair?: boolean } = {}): Promise<CheckResult> {
+    return checkStore(this, opts);
   }
 
   // ---------------------------------------------------------------- blobs
@@ -523,6 +548,17 @@ export class Store {
    * container's / looks like the image's. EEXIST when the id is taken.
    */
   async createSnapshot(id: string, chain: Digest[]): Promise<Snapshot> {
+    this.snapshotPath(id);
+    // Until snapshot.json is written the chain is no GC root: hold GC off meanwhile.
+    const release = await this.lease();
+    try {
+      return await this.createSnapshotLeased(id, chain);
+    } finally {
+      await release();
+    }
+  }
+
+  private async createSnapshotLeased(id: string, chain: Digest[]): Promise<Snapshot> {
     const dir = this.snapshotPath(id);
     for (const c of chain) {
       if (!(await this.hasLayer(c))) throw fail('ENOTFOUND', `create snapshot ${id}: layer ${c} is not in the store`);
@@ -551,6 +587,17 @@ export class Store {
       throw fail('ESYS', `create snapshot ${id}: ${messageOf(err)}`, err);
     }
     return snap;
+  }
+
+  /** Every complete snapshot's record (containers' layers: GC roots), sorted by id. */
+  async listSnapshots(): Promise<SnapshotRecord[]> {
+    const out: SnapshotRecord[] = [];
+    for (const id of (await readdir(join(this.root, 'snapshots'))).sort()) {
+      if (!SNAPSHOT_ID_RE.test(id)) continue;
+      const rec = await readJson<SnapshotRecord>(join(this.root, 'snapshots', id, 'snapshot.json')).catch(() => undefined);
+      if (rec) out.push(rec);
+    }
+    return out;
   }
 
   /** The snapshot's dirs, or undefined when there is no (complete) snapshot with this id. */

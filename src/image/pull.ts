@@ -24,7 +24,7 @@ import { fail, messageOf } from '../util/errors.js';
 
 export type PullEvent =
   | { type: 'resolved'; reference: string; digest: Digest; platform?: string }
-  | { type: 'layer'; digest: Digest; status: 'exists' | 'downloading' | 'extracting' | 'done'; done?: number; total?: number };
+  | { type: 'layer'; digest: Digest; status: 'waiting' | 'exists' | 'downloading' | 'extracting' | 'done'; done?: number; total?: number };
 
 export interface PullOptions {
   store: Store;
@@ -98,6 +98,7 @@ export async function pullImage(refText: string, opts: PullOptions): Promise<Pul
     const chain = chainIds(diffIds);
 
     let fetched = 0;
+    for (const layer of manifest.layers) emit({ type: 'layer', digest: layer.digest, status: 'waiting', total: layer.size });
     await forEachBounded(manifest.layers, opts.concurrency ?? 3, async (layer, i) => {
       const chainId = chain[i]!;
       if (await store.hasLayer(chainId)) {

@@ -203,7 +203,7 @@ describe('Store: layers', () => {
     // Node 20 cannot import .ts: compile the store (and what it imports) for the children.
     const out = join(work, 'js');
     execFileSync(process.execPath, [resolve('node_modules/typescript/bin/tsc'), '--outDir', out, '--rootDir', resolve('.'),
-      '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node',
+      '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node',
       resolve('store/index.ts')], { stdio: 'pipe' });
     symlinkSync(resolve('node_modules'), join(out, 'node_modules'));
     writeFileSync(join(out, 'package.json'), '{"type":"module"}');
