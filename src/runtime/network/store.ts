@@ -1,0 +1,166 @@
+/**
+ * Network definitions and address leases, under <root>/networks/:
+ *   <name>.json     one user-defined network (the default network "bridge" is not stored: it comes
+ *                   from the engine config, see config.ts)
+ *   leases.json     every address in use: network, ip, container, host veth, init pid + start time,
+ *                   published ports. Written atomically; the only source of truth for IPAM.
+ *   network.lock    flock held for every change of the above AND of the host objects they describe
+ *                   (bridges, veths, nftables rules), so two tspod processes never race on them.
+ * A lease is live while its container's init (pid + start time from /proc/PID/stat) exists; a lease
+ * whose process is gone is stale, and reconcile() cleans it (a SIGKILLed tspod cannot leak one).
+ */
+import { closeSync, constants as fsc, openSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LOCK_EX, LOCK_NB, LOCK_UN, realSys } from '../../sys/index.js';
+import { writeFileAtomic } from '../../util/fs.js';
+import { fail, isErrno, messageOf } from '../../util/errors.js';
+
+export interface NetworkDef {
+  name: string;
+  id: string;
+  driver: 'bridge';
+  /** Host bridge interface name. */
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  created: string;
+  /** The default network (from the engine config, not stored). */
+  builtin?: boolean;
+}
+
+export interface PortMapping {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export interface Lease {
+  network: string;
+  bridge: string;
+  ip: string;
+  prefix: number;
+  gateway: string;
+  mac: string;
+  containerId: string;
+  containerName: string;
+  /** Interface name inside the container (eth0, eth1…) and its host-side peer. */
+  ifname: string;
+  hostVeth: string;
+  /** Host pid of the container's init and its start time (field 22 of /proc/PID/stat). */
+  pid: number;
+  startTime: string;
+  ports: PortMapping[];
+  /** Names other containers on the network resolve to this address (user-defined networks). */
+  aliases: string[];
+  /** The container's /etc/hosts on the host (peers on a user-defined network are listed in it). */
+  hostsFile?: string;
+}
+
+export function networksDir(root: string): string {
+  return join(root, 'networks');
+}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export function checkNetworkName(name: string): void {
+  if (!NAME_RE.test(name) || name.length > 64) {
+    throw fail('EINVAL', `invalid network name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-], at most 64 characters`);
+  }
+}
+
+export class NetworkStore {
+  readonly dir: string;
+  constructor(root: string) {
+    this.dir = networksDir(root);
+  }
+
+  async listDefs(): Promise<NetworkDef[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return [];
+      throw err;
+    }
+    const out: NetworkDef[] = [];
+    for (const n of names.sort()) {
+      if (!n.endsWith('.json') || n === 'leases.json') continue;
+      out.push(JSON.parse(await readFile(join(this.dir, n), 'utf8')) as NetworkDef);
+    }
+    return out;
+  }
+
+  async getDef(name: string): Promise<NetworkDef | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.dir, `${name}.json`), 'utf8')) as NetworkDef;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    }
+  }
+
+  async saveDef(def: NetworkDef): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await writeFileAtomic(join(this.dir, `${def.name}.json`), JSON.stringify(def, null, 2) + '\n');
+  }
+
+  async removeDef(name: string): Promise<void> {
+    await rm(join(this.dir, `${name}.json`), { force: true });
+  }
+
+  async leases(): Promise<Lease[]> {
+    try {
+      return (JSON.parse(await readFile(join(this.dir, 'leases.json'), 'utf8')) as { leases: Lease[] }).leases;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return [];
+      throw fail('EINTERNAL', `read ${join(this.dir, 'leases.json')}: ${messageOf(err)}`, err);
+    }
+  }
+
+  async saveLeases(leases: Lease[]): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await writeFileAtomic(join(this.dir, 'leases.json'), JSON.stringify({ leases }, null, 2) + '\n');
+  }
+
+  /** Runs `fn` holding the network lock (flock: the kernel releases it if this process dies). */
+  async locked<T>(fn: () => Promise<T>): Promise<T> {
+    await mkdir(this.dir, { recursive: true });
+    const path = join(this.dir, 'network.lock');
+    const fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT, 0o600);
+    const sys = realSys();
+    try {
+      let delay = 2;
+      const deadline = Date.now() + 60_000;
+      while (!sys.flock(fd, LOCK_EX | LOCK_NB)) {
+        if (Date.now() > deadline) throw fail('EBUSY', `lock networks ${path}: held by another tspod for 60 s`);
+        await sleep(delay);
+        delay = Math.min(delay * 2, 50);
+      }
+      try {
+        return await fn();
+      } finally {
+        sys.flock(fd, LOCK_UN);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Start time of a process (clock ticks since boot), or undefined when it does not exist. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm (field 2) may contain spaces and parentheses: split after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function leaseAlive(l: Pick<Lease, 'pid' | 'startTime'>): boolean {
+  return processStartTime(l.pid) === l.startTime;
+}
