@@ -1,0 +1,140 @@
+/**
+ * The library API of the image operations (issue 8): commit, tag, push, history, inspect, save,
+ * load, export, import. Re-exported by src/index.ts. Like the rest of the API, each call opens the
+ * store (and the container records) of `roots` and closes them again.
+ */
+import { readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Store } from '../store/index.js';
+import { containersRoot, defaultRoots, storeRoot, type EngineRoots } from './state/paths.js';
+import { ContainerStore, type ContainerRecord } from './state/containers.js';
+import { detectCgroups, type Cgroup } from './runtime/cgroups/index.js';
+import { loadEngineConfig, type EngineConfig } from './config/index.js';
+import { findImage } from './image/local.js';
+import { commitContainer, type CommitResult } from './image/commit.js';
+import { pushImage, type PushEvent, type PushResult } from './image/push.js';
+import { tagImage } from './image/tag.js';
+import { imageHistory, type HistoryRow } from './image/history.js';
+import { inspectImage as inspectStored, type ImageInspect } from './image/inspect.js';
+import { fail, messageOf } from './util/errors.js';
+
+export type { CommitResult, PushEvent, PushResult, HistoryRow, ImageInspect };
+
+interface Common {
+  roots?: EngineRoots;
+  config?: EngineConfig;
+}
+
+async function withStore<T>(roots: EngineRoots | undefined, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await Store.open(storeRoot(roots ?? defaultRoots()));
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+/** A container by full id, name, or unique id prefix (as docker resolves them). */
+export async function findContainer(containers: ContainerStore, ref: string): Promise<ContainerRecord> {
+  if (/^[a-f0-9]{64}$/.test(ref)) {
+    const rec = await containers.get(ref);
+    if (rec) return rec;
+  }
+  if (/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(ref)) {
+    const id = await readlink(join(containers.dir, 'names', ref)).catch(() => undefined);
+    const rec = id !== undefined && /^[a-f0-9]{64}$/.test(id) ? await containers.get(id) : undefined;
+    if (rec) return rec;
+  }
+  if (/^[a-f0-9]+$/.test(ref)) {
+    const found = (await containers.list()).filter((c) => c.id.startsWith(ref));
+    if (found.length > 1) throw fail('EINVAL', `multiple containers found with id prefix "${ref}": be more precise`);
+    if (found.length === 1) return found[0]!;
+  }
+  throw fail('ENOTFOUND', `no such container: ${ref}`);
+}
+
+/** Finds a container (name, id or id prefix) and its snapshot. */
+async function withContainer<T>(store: Store, roots: EngineRoots, ref: string, what: string,
+  fn: (rec: ContainerRecord, snap: { upperDir: string; lowerDirs: string[] }) => Promise<T>): Promise<T> {
+  const rec = await findContainer(new ContainerStore(containersRoot(roots)), ref);
+  const snap = await store.getSnapshot(rec.id);
+  if (!snap) throw fail('ENOTFOUND', `${what} ${ref}: the container has no file system (snapshot ${rec.id.slice(0, 12)} is gone)`);
+  return fn(rec, snap);
+}
+
+/** Freezes a running container's cgroup; returns the thaw, or undefined when it does not run. */
+async function freeze(rec: ContainerRecord): Promise<(() => Promise<void>) | undefined> {
+  if (rec.state !== 'running') return undefined;
+  const paths = (rec as { cgroupPaths?: string[] }).cgroupPaths;
+  let cg: Cgroup;
+  try {
+    cg = await (await detectCgroups()).open(rec.id, paths ? { paths } : undefined);
+  } catch {
+    return undefined; // its cgroup is gone: it does not run any more
+  }
+  await cg.freeze();
+  return () => cg.thaw();
+}
+
+export interface CommitRequest extends Common {
+  message?: string;
+  author?: string;
+  changes?: string[];
+  /** Freeze a running container while its changes are read (docker's default: true). */
+  pause?: boolean;
+}
+
+/**
+ * Commits a container's changes as a new image named `ref` (default: localhost/<container name>:latest,
+ * since an image without a name is not kept in the store).
+ */
+export async function commit(container: string, ref: string | undefined, opts: CommitRequest = {}): Promise<CommitResult> {
+  const roots = opts.roots ?? defaultRoots();
+  return withStore(roots, (store) => withContainer(store, roots, container, 'commit', async (rec, snap) => {
+    const what = `commit container ${rec.name}`;
+    let parent;
+    try {
+      parent = await findImage(store, rec.imageId);
+    } catch (err) {
+      throw fail('ENOTFOUND', `${what}: its image ${rec.image} (${rec.imageId.slice(7, 19)}) is no longer in the store: ${messageOf(err)}`, err);
+    }
+    const thaw = opts.pause !== false ? await freeze(rec) : undefined;
+    try {
+      return await commitContainer({
+        store,
+        upperDir: snap.upperDir,
+        parent,
+        ref: ref ?? `localhost/${rec.name.toLowerCase()}:latest`,
+        message: opts.message,
+        author: opts.author,
+        changes: opts.changes,
+        createdBy: commandOf(rec),
+        what,
+      });
+    } finally {
+      await thaw?.();
+    }
+  }));
+}
+
+export async function tag(source: string, target: string, opts: Common = {}): Promise<{ name: string; familiarName: string }> {
+  return withStore(opts.roots, (store) => tagImage(store, source, target));
+}
+
+export async function push(source: string, opts: Common & { destination?: string; onEvent?: (e: PushEvent) => void } = {}): Promise<PushResult> {
+  const config = opts.config ?? (await loadEngineConfig());
+  return withStore(opts.roots, (store) => pushImage(source, { store, config, destination: opts.destination, onEvent: opts.onEvent }));
+}
+
+export async function history(image: string, opts: Common = {}): Promise<HistoryRow[]> {
+  return withStore(opts.roots, (store) => imageHistory(store, image));
+}
+
+export async function inspectImage(image: string, opts: Common = {}): Promise<ImageInspect> {
+  return withStore(opts.roots, (store) => inspectStored(store, image));
+}
+
+function commandOf(rec: ContainerRecord): string | undefined {
+  const r = rec as { path?: string; args?: string[] };
+  return r.path !== undefined ? [r.path, ...(r.args ?? [])].join(' ') : undefined;
+}
