@@ -1,0 +1,345 @@
+#!/usr/bin/env node
+// tspod side by side with the tools its users would pick instead (podman, runc/crun, skopeo, tar), on this
+// machine, in one run: every group's cases run interleaved (A B C A B C …) and are compared by median.
+//
+//   npm run bench [-- --runs N] [-- --only startup,run,bridge,pull,scale] [-- --pull-runs N] [-- --scale-runs N]
+//
+// Installs nothing: each peer that is missing is reported and skipped. Needs root (namespaces, overlay, cgroups),
+// a built tree (`npm run build`), docker-registry, skopeo and umoci (as the fixture registry does), and for the
+// Debian pull image debootstrap and the Debian mirror apt uses (built once into .tspod-test/bench-cache/).
+// Every store, state dir and registry it uses is private and removed at the end. Writes
+// bench/results/<time>.json. BENCHMARKS.md explains the figures.
+import { createRequire } from 'node:module';
+import { cpus, totalmem, release } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { becomeSubreaper, fmtMs, interleave, log, median, memorySampler, sh, shAsync, which } from './lib.mjs';
+import { debianLayout } from './debian-image.mjs';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const require = createRequire(import.meta.url);
+const args = parseArgs(process.argv.slice(2));
+const RUNS = args.runs ?? 15;
+const only = new Set((args.only ?? 'startup,run,bridge,pull,scale').split(','));
+
+if (process.getuid?.() !== 0) {
+  log('needs root (namespaces, overlay mounts, cgroups), as tspod itself does');
+  process.exit(2);
+}
+if (!existsSync(join(REPO, 'dist', 'tspod.cjs'))) {
+  log('the CLI is not built: run `npm run build` first');
+  process.exit(2);
+}
+
+const tools = Object.fromEntries(['podman', 'runc', 'crun', 'skopeo', 'umoci', 'tar', 'docker-registry', 'debootstrap'].map((t) => [t, which(t)]));
+const version = (t, a = ['--version']) => (tools[t] ? sh(tools[t], a, { allowFail: true }).stdout.split('\n')[0].trim() : 'missing');
+const machine = {
+  date: new Date().toISOString(),
+  kernel: release(),
+  cpu: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  cgroups: existsSync('/sys/fs/cgroup/cgroup.controllers') ? 'v2' : existsSync('/sys/fs/cgroup/unified') ? 'hybrid' : 'v1',
+  tools: Object.fromEntries(Object.keys(tools).map((t) => [t, t === 'docker-registry' || t === 'debootstrap' ? (tools[t] ? 'present' : 'missing') : version(t, t === 'tar' ? ['--version'] : ['--version'])])),
+  gitHead: sh('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { allowFail: true }).stdout.trim(),
+};
+log(`machine: ${JSON.stringify(machine)}`);
+
+// ------------------------------------------------------------------------------------------------------------
+// private roots, registry, images
+
+mkdirSync(join(REPO, '.tspod-test'), { recursive: true });
+const WORK = mkdtempSync(join(REPO, '.tspod-test', 'bench-'));
+const CACHE = join(REPO, '.tspod-test', 'bench-cache');
+const REGISTRY_ENV = { ...process.env, TSPOD_FIXTURE_DIR: join(REPO, '.tspod-test', 'bench-registry') };
+const cleanups = [];
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    interrupted = true;
+    log(`${sig}: cleaning up`);
+    cleanup();
+    process.exit(130);
+  });
+}
+
+const groups = [];
+try {
+  await becomeSubreaper(require); // detached monitors (conmon, tspod's) stay in our process tree for memory sampling
+
+  const registry = startRegistry();
+  const tspodRoot = join(WORK, 'tspod');
+  const tspodEnv = {
+    ...process.env,
+    TSPOD_ROOT: join(tspodRoot, 'root'),
+    TSPOD_RUNROOT: join(tspodRoot, 'run'),
+    TSPOD_CONFIG: join(WORK, 'tspod-config.json'),
+  };
+  writeFileSync(tspodEnv.TSPOD_CONFIG, JSON.stringify({ registryMirrors: { 'docker.io': [registry.url] } }));
+  const tspod = (...a) => ({ cmd: process.execPath, args: [join(REPO, 'bin', 'tspod.js'), ...a], env: tspodEnv });
+  const tspodCommands = Object.keys(JSON.parse(readFileSync(join(REPO, 'oclif.manifest.json'), 'utf8')).commands);
+
+  const podmanRoot = join(WORK, 'podman');
+  const podmanBase = ['--root', join(podmanRoot, 'root'), '--runroot', join(podmanRoot, 'run'), '--tmpdir', join(podmanRoot, 'tmp'),
+    '--runtime', 'runc', '--cgroup-manager=cgroupfs', '--events-backend=file', '--storage-driver', 'overlay'];
+  const podmanRun = ['--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=32768:32768'];
+  const podman = (...a) => ({ cmd: tools.podman, args: [...podmanBase, ...a] });
+  const hadPodmanBridge = existsSync('/sys/class/net/podman0');
+  if (tools.podman) {
+    cleanups.push(() => {
+      sh(tools.podman, [...podmanBase, 'rm', '-a', '-f'], { allowFail: true });
+      sh(tools.podman, [...podmanBase, 'system', 'reset', '--force'], { allowFail: true });
+      if (!hadPodmanBridge && existsSync('/sys/class/net/podman0')) sh('ip', ['link', 'del', 'podman0'], { allowFail: true });
+    });
+  }
+  const alpineRef = `${registry.host}/library/alpine:3.19`;
+
+  // --- CLI start-up ------------------------------------------------------------------------------------------
+  if (only.has('startup')) {
+    const listCmd = tspodCommands.includes('ps') ? 'ps' : 'images';
+    const cases = [
+      { name: 'node -e 0', cmd: process.execPath, args: ['-e', '0'] },
+      { name: 'tspod --version', ...tspod('--version') },
+      { name: `tspod ${listCmd}`, ...tspod(listCmd) },
+    ];
+    if (tools.podman) cases.push({ name: 'podman --version', ...podman('--version') });
+    groups.push(group('startup', 'CLI start-up', interleave(cases, { runs: Math.max(RUNS, 20), warmup: 2 }), 'node -e 0',
+      listCmd === 'ps' ? undefined : '`tspod ps` does not exist yet (issue 7); `tspod images` (reads the store) stands in'));
+  }
+
+  // --- run latency -------------------------------------------------------------------------------------------
+  if (only.has('run') || only.has('bridge') || only.has('scale')) {
+    sh(...spread(tspod('pull', '-q', 'alpine:3.19')));
+    if (tools.podman) sh(...spread(podman('pull', '-q', '--tls-verify=false', alpineRef)));
+  }
+  if (only.has('run')) {
+    const cases = [{ name: 'tspod run --rm --network none', ...tspod('run', '--rm', '--network', 'none', 'alpine:3.19', 'true') }];
+    if (tools.podman) cases.push({ name: 'podman run --rm --network none', ...podman('run', '--rm', '--network', 'none', ...podmanRun, alpineRef, 'true') });
+    const bundle = makeBundle(registry);
+    for (const rt of ['runc', 'crun']) {
+      if (!tools[rt] || !bundle) continue;
+      const state = join(WORK, `${rt}-state`);
+      cases.push({ name: `${rt} run (bundle)`, cmd: tools[rt], args: ['--root', state, 'run', '-b', bundle, `bench-${process.pid}`] });
+      cleanups.push(() => sh(tools[rt], ['--root', state, 'delete', '-f', `bench-${process.pid}`], { allowFail: true }));
+    }
+    groups.push(group('run', 'run --rm --network none … true', interleave(cases, { runs: RUNS }), 'tspod run --rm --network none'));
+  }
+  if (only.has('bridge')) {
+    const p = tspod('run', '--rm', '--network', 'bridge', 'alpine:3.19', 'true');
+    const probe = sh(p.cmd, p.args, { env: p.env, allowFail: true });
+    const cases = [];
+    let note;
+    if (probe.status === 0) cases.push({ name: 'tspod run --rm (bridge)', ...tspod('run', '--rm', '--network', 'bridge', 'alpine:3.19', 'true') });
+    else note = `tspod has no bridge network yet: ${probe.stderr.trim().split('\n')[0]}`;
+    if (tools.podman) cases.push({ name: 'podman run --rm (default network)', ...podman('run', '--rm', ...podmanRun, alpineRef, 'true') });
+    groups.push(group('bridge', 'run --rm with the default bridge network', interleave(cases, { runs: RUNS }), 'tspod run --rm (bridge)', note));
+  }
+
+  // --- pull --------------------------------------------------------------------------------------------------
+  if (only.has('pull')) {
+    const images = [{ key: 'alpine', name: 'alpine:3.19', repo: 'library/alpine:3.19' }];
+    try {
+      const deb = await debianLayout(CACHE, log);
+      sh(tools.skopeo, ['copy', '-q', '--dest-tls-verify=false', `oci:${deb.layout}:${deb.tag}`, `docker://${registry.host}/library/debian:bookworm`]);
+      images.push({ key: 'debian', name: 'debian:bookworm', repo: 'library/debian:bookworm', info: deb });
+    } catch (err) {
+      log(`debian image unavailable, pull benchmark on alpine only: ${err.message}`);
+      groups.push({ id: 'pull-debian', title: 'pull debian:bookworm', note: `skipped: ${err.message}`, rows: [] });
+    }
+    for (const img of images) {
+      const runs = img.key === 'debian' ? (args.pullRuns ?? 10) : RUNS;
+      const cases = [];
+      const wipe = (dir) => () => rmSync(dir, { recursive: true, force: true });
+      cases.push({ name: `tspod pull ${img.name}`, ...tspod('pull', '-q', img.name), before: wipe(join(tspodRoot, 'root')) });
+      if (tools.podman) {
+        const rmi = () => sh(tools.podman, [...podmanBase, 'rmi', '-a', '-f'], { allowFail: true });
+        cases.push({ name: `podman pull ${img.name}`, ...podman('pull', '-q', '--tls-verify=false', `${registry.host}/${img.repo}`), before: rmi });
+      }
+      const layoutDir = join(WORK, `skopeo-${img.key}`);
+      if (tools.skopeo) {
+        cases.push({ name: `skopeo copy → oci: ${img.name}`, cmd: tools.skopeo,
+          args: ['copy', '-q', '--src-tls-verify=false', `docker://${registry.host}/${img.repo}`, `oci:${layoutDir}:x`], before: wipe(layoutDir) });
+      }
+      const layers = layerBlobs(registry, img, tools.skopeo);
+      if (layers.length) {
+        const dest = join(WORK, `tar-${img.key}`);
+        const script = layers.map((_, i) => `tar -xzf "$${i + 2}" -C "$1"`).join(' && ');
+        cases.push({ name: `tar -xzf (layers, the floor)`, cmd: 'sh', args: ['-c', script, 'sh', dest, ...layers],
+          before: () => { rmSync(dest, { recursive: true, force: true }); mkdirSync(dest); } });
+      }
+      const size = img.info ? ` (${mib(img.info.compressedBytes)} compressed, ${mib(img.info.uncompressedBytes)} uncompressed)` : '';
+      groups.push(group(`pull-${img.key}`, `fresh pull of ${img.name}${size}`, interleave(cases, { runs, warmup: 1 }), `tspod pull ${img.name}`));
+    }
+  }
+
+  // --- 50 detached containers ----------------------------------------------------------------------------------
+  if (only.has('scale')) groups.push(await scale({ tspod, podman, podmanRun, alpineRef, tspodCommands }));
+} catch (err) {
+  log(`failed: ${err.stack ?? err.message}`);
+  process.exitCode = 1;
+} finally {
+  if (!interrupted) cleanup();
+}
+
+printAndSave();
+
+// ------------------------------------------------------------------------------------------------------------
+
+function group(id, title, rows, reference, note) {
+  const ref = rows.find((r) => r.name === reference) ?? rows.find((r) => r.runs > 0);
+  for (const r of rows) r.ratio = ref && ref.runs && r.runs ? r.median / ref.median : NaN;
+  return { id, title, reference: ref?.name, note, rows: rows.map((r) => ({ name: r.name, median: r.median, min: Math.min(...r.ms), runs: r.runs, ratio: r.ratio, error: r.error, ms: r.ms })) };
+}
+
+async function scale({ tspod, podman, podmanRun, alpineRef, tspodCommands }) {
+  const N = 50;
+  const runs = args.scaleRuns ?? 3;
+  const out = { id: 'scale', title: `start ${N} detached containers (sleep), then remove them`, rows: [] };
+  const tspodHasDetach = tspodCommands.includes('rm') && JSON.parse(readFileSync(join(REPO, 'oclif.manifest.json'), 'utf8')).commands.run?.flags?.detach;
+  const sides = [];
+  if (tspodHasDetach) {
+    sides.push({ name: 'tspod', start: (i) => tspod('run', '-d', '--network', 'none', '--name', `bench-${i}`, 'alpine:3.19', 'sleep', '600'),
+      remove: () => tspod('rm', '-f', ...Array.from({ length: N }, (_, i) => `bench-${i}`)) });
+  } else {
+    out.note = 'tspod has no `run -d`/`rm` yet (issue 7 not landed when this ran): podman measured alone';
+  }
+  if (tools.podman) {
+    sides.push({ name: 'podman', start: (i) => podman('run', '-d', '--network', 'none', ...podmanRun, '--name', `bench-${i}`, alpineRef, 'sleep', '600'),
+      remove: () => podman('rm', '-f', '-t', '0', ...Array.from({ length: N }, (_, i) => `bench-${i}`)) });
+  }
+  const res = new Map(sides.map((s) => [s.name, { total: [], start: [], remove: [], peak: [] }]));
+  for (let round = 0; round < runs; round++) {
+    for (const s of sides) {
+      const r = res.get(s.name);
+      const sampler = memorySampler(50);
+      const t0 = performance.now();
+      try {
+        for (let i = 0; i < N; i++) {
+          const c = s.start(i);
+          await shAsync(c.cmd, c.args, { env: c.env ?? process.env });
+        }
+        const t1 = performance.now();
+        const c = s.remove();
+        await shAsync(c.cmd, c.args, { env: c.env ?? process.env });
+        const t2 = performance.now();
+        r.start.push(t1 - t0);
+        r.remove.push(t2 - t1);
+        r.total.push(t2 - t0);
+        r.peak.push(sampler.stop());
+      } catch (err) {
+        sampler.stop();
+        r.error = err.message;
+        log(`scale ${s.name}: ${err.message}`);
+        const c = s.remove();
+        sh(c.cmd, c.args, { env: c.env ?? process.env, allowFail: true });
+      }
+    }
+  }
+  const ref = res.get('tspod');
+  for (const [name, r] of res) {
+    out.rows.push({ name: `${name}: ${N} × run -d, then rm -f`, median: median(r.total), startMedian: median(r.start), removeMedian: median(r.remove),
+      peakMiB: median(r.peak), runs: r.total.length, error: r.error, ms: r.total,
+      ratio: ref?.total.length ? median(r.total) / median(ref.total) : NaN,
+      memRatio: ref?.peak.length ? median(r.peak) / median(ref.peak) : NaN });
+  }
+  out.reference = ref ? `tspod: ${N} × run -d, then rm -f` : undefined;
+  return out;
+}
+
+function startRegistry() {
+  log('starting the bench registry (fixtures/registry.mjs populate)');
+  sh(process.execPath, [join(REPO, 'fixtures', 'registry.mjs'), 'populate', '--lease', String(process.pid)], { env: REGISTRY_ENV, stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanups.push(() => sh(process.execPath, [join(REPO, 'fixtures', 'registry.mjs'), 'stop', '--lease', String(process.pid)], { env: REGISTRY_ENV, allowFail: true }));
+  const st = JSON.parse(sh(process.execPath, [join(REPO, 'fixtures', 'registry.mjs'), 'status'], { env: REGISTRY_ENV }).stdout);
+  return { url: st.url, host: st.host };
+}
+
+/** An OCI runtime bundle of alpine:3.19 (skopeo → OCI layout → umoci unpack), running `true` with no network. */
+function makeBundle(registry) {
+  if (!tools.skopeo || !tools.umoci) return undefined;
+  const layout = join(WORK, 'alpine-oci');
+  const bundle = join(WORK, 'alpine-bundle');
+  sh(tools.skopeo, ['copy', '-q', '--src-tls-verify=false', `docker://${registry.host}/library/alpine:3.19`, `oci:${layout}:3.19`]);
+  sh(tools.umoci, ['unpack', '--image', `${layout}:3.19`, bundle]);
+  const configPath = join(bundle, 'config.json');
+  const config = JSON.parse(readFileSync(configPath, 'utf8'));
+  config.process.args = ['true'];
+  config.process.terminal = false;
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  return bundle;
+}
+
+/** The layer blobs of an image, for the `tar -xzf` floor: from the Debian layout, else copied once with skopeo. */
+function layerBlobs(registry, img, skopeo) {
+  if (img.info) return [img.info.layerBlob];
+  if (!skopeo) return [];
+  const layout = join(WORK, `layers-${img.key}`);
+  sh(skopeo, ['copy', '-q', '--src-tls-verify=false', `docker://${registry.host}/${img.repo}`, `oci:${layout}:x`]);
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+  const blob = (d) => join(layout, 'blobs', ...d.split(':'));
+  const manifest = JSON.parse(readFileSync(blob(index.manifests[0].digest), 'utf8'));
+  return manifest.layers.map((l) => blob(l.digest));
+}
+
+function cleanup() {
+  for (const c of cleanups.reverse()) {
+    try {
+      c();
+    } catch (err) {
+      log(`cleanup: ${err.message}`);
+    }
+  }
+  cleanups.length = 0;
+  // Nothing of ours may stay mounted (podman's storage mounts) before the work dir goes.
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((p) => p && p.startsWith(WORK));
+  for (const m of mounts.reverse()) sh('umount', ['-l', m], { allowFail: true });
+  rmSync(WORK, { recursive: true, force: true });
+}
+
+function printAndSave() {
+  const lines = [];
+  for (const g of groups) {
+    lines.push('', `## ${g.title}${g.reference ? `   (ratio: median ÷ median of "${g.reference}")` : ''}`);
+    if (g.note) lines.push(`note: ${g.note}`);
+    for (const r of g.rows) {
+      if (r.error && !r.runs) {
+        lines.push(`  ${r.name.padEnd(44)} unavailable: ${r.error.slice(0, 160)}`);
+        continue;
+      }
+      const extra = r.peakMiB !== undefined ? `  peak ${r.peakMiB.toFixed(0)} MiB (×${r.memRatio.toFixed(2)})  start ${fmtMs(r.startMedian)}  rm ${fmtMs(r.removeMedian)}` : `  min ${fmtMs(r.min)}`;
+      lines.push(`  ${r.name.padEnd(44)} ${fmtMs(r.median).padStart(10)}  ×${Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : '—'}  (n=${r.runs})${extra}`);
+    }
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  const dir = join(REPO, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${machine.date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ machine, runs: RUNS, groups }, null, 2) + '\n');
+  process.stdout.write(`\nresults: ${file}\n`);
+}
+
+function spread(c) {
+  return [c.cmd, c.args, { env: c.env ?? process.env }];
+}
+
+function mib(bytes) {
+  return bytes ? `${(bytes / 2 ** 20).toFixed(0)} MiB` : '?';
+}
+
+function parseArgs(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = () => argv[++i];
+    if (a === '--runs') out.runs = Number(v());
+    else if (a === '--pull-runs') out.pullRuns = Number(v());
+    else if (a === '--scale-runs') out.scaleRuns = Number(v());
+    else if (a === '--only') out.only = v();
+    else {
+      process.stderr.write('usage: npm run bench -- [--runs N] [--pull-runs N] [--scale-runs N] [--only startup,run,bridge,pull,scale]\n');
+      process.exit(2);
+    }
+  }
+  return out;
+}
