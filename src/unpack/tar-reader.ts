@@ -1,6 +1,7 @@
 /**
- * A small push-based streaming tar reader: ustar, POSIX pax (typeflags x and g) and GNU long
- * names/links (L and K). Written for layer unpacking, where two things matter that general tar
+ * A small push-based streaming tar reader: ustar, POSIX pax (typeflags x and g), GNU long
+ * names/links (L and K) and GNU sparse files (old 'S' entries with extension blocks, pax
+ * GNU.sparse 0.1 and 1.0; content is handed over with its file position, holes skipped). Written for layer unpacking, where two things matter that general tar
  * libraries get wrong or make slow:
  *
  * - pax values are kept as raw bytes. `SCHILY.xattr.security.capability` is binary; decoding it as
@@ -44,19 +45,32 @@ export interface TarEntry {
   xattrs: Map<string, Buffer>;
   /** Every pax record that applied to this entry (global ones first, then per-entry), raw bytes. */
   pax: Map<string, Buffer>;
+  /**
+   * Set for a sparse file (GNU 'S' entries, pax GNU.sparse 0.1 and 1.0): the data segments as
+   * [offset, length]; everything else is a hole. `size` is then the file's real size. For
+   * format 1.0 the map is read from the archive after `entry()` and filled in before the first
+   * `data()` call.
+   */
+  sparseMap?: [number, number][];
 }
 
 export interface TarHandler {
   entry(e: TarEntry): void;
-  /** A slice of the current entry's content; the buffer may be reused after the call returns. */
-  data(chunk: Buffer): void;
+  /**
+   * A slice of the current entry's content, to be written at `position` in the file (sequential
+   * for ordinary files; sparse files skip their holes). The buffer may be reused after the call.
+   */
+  data(chunk: Buffer, position: number): void;
   entryEnd(): void;
 }
 
 const BLOCK = 512;
 const MAX_META = 16 * 1024 * 1024; // cap on pax/GNU long-name records held in memory
 
-type State = 'header' | 'data' | 'padding' | 'meta' | 'done';
+type State = 'header' | 'data' | 'padding' | 'meta' | 'sparseext' | 'sparsemap' | 'done';
+
+/** Longest sparse map accepted (segments), so a hostile archive cannot make us hold gigabytes. */
+const MAX_SPARSE_SEGMENTS = 1 << 20;
 
 export class TarReader {
   private state: State = 'header';
@@ -74,6 +88,14 @@ export class TarReader {
   private current: TarEntry | undefined;
   private offset = 0; // archive offset of the next byte, for error messages
   private entries = 0;
+  /** Logical file position of the next content byte (non-sparse files). */
+  private filePos = 0;
+  /** The current sparse file's map and where we are in it. */
+  private sparse: { map: [number, number][]; idx: number; segOff: number } | undefined;
+  /** Stored content bytes of the current entry (header size; for sparse 1.0 it includes the map). */
+  private stored = 0;
+  /** Blocks of a sparse 1.0 map read so far. */
+  private mapBlocks: Buffer[] = [];
 
   constructor(private readonly handler: TarHandler) {}
 
@@ -98,7 +120,7 @@ export class TarReader {
           return len; // trailing zero blocks or padding after the end marker
         case 'data': {
           const n = Math.min(this.remaining, len - pos);
-          if (n > 0) this.handler.data(chunk.subarray(pos, pos + n));
+          if (n > 0) this.deliver(chunk.subarray(pos, pos + n));
           pos += n;
           this.offset += n;
           this.remaining -= n;
@@ -133,6 +155,18 @@ export class TarReader {
           pos += n;
           this.remaining -= n;
           if (this.remaining === 0) this.meta(this.takeHeld());
+          break;
+        }
+        case 'sparseext': // old GNU sparse: 512-byte extension blocks after the header
+        case 'sparsemap': { // pax sparse 1.0: the map, in 512-byte blocks at the start of the data
+          const n = Math.min(BLOCK - this.heldLen, len - pos);
+          this.hold(chunk.subarray(pos, pos + n));
+          pos += n;
+          this.offset += n;
+          if (this.heldLen === BLOCK) {
+            if (this.state === 'sparseext') this.sparseExtension(this.takeHeld());
+            else this.sparseMapBlock(this.takeHeld());
+          }
           break;
         }
       }
@@ -206,8 +240,7 @@ export class TarReader {
       case '4': type = 'block'; break;
       case '5': type = 'dir'; break;
       case '6': type = 'fifo'; break;
-      case 'S':
-        throw fail('EUNSUPPORTED', `read tar: entry "${name}" is a GNU sparse file, which is not supported`);
+      case 'S': type = 'file'; break; // old GNU sparse file, map below
       default:
         throw fail('EUNSUPPORTED', `read tar: entry "${name}" has unknown type '${flag}' at offset ${at}`);
     }
@@ -240,16 +273,143 @@ export class TarReader {
     // Only regular files carry content. Links, devices, dirs and FIFOs are header-only whatever
     // their size field says (as in Go's archive/tar and GNU tar): nothing follows them.
     if (e.type !== 'file') e.size = 0;
+    this.stored = e.size;
+    this.filePos = 0;
+    this.sparse = undefined;
+    this.mapBlocks = [];
+    let next: State = 'data';
+    if (flag === 'S') {
+      // Old GNU sparse: 4 map entries in the header, more in extension blocks; realsize at 483.
+      e.sparseMap = [];
+      for (let i = 0; i < 4; i++) this.sparseEntry(e, h, 386 + i * 24, at);
+      e.size = readNumber(h, 483, 12, 'sparse realsize', at);
+      if (h[482]) next = 'sparseext';
+    } else if (e.type === 'file') {
+      next = this.paxSparse(e, pax, at);
+    }
+    if (e.sparseMap) this.sparse = { map: e.sparseMap, idx: 0, segOff: 0 };
     this.current = e;
     this.entries++;
     this.handler.entry(e);
-    this.remaining = e.size;
-    if (e.size === 0) this.finishEntry();
+    this.remaining = this.stored;
+    if (next !== 'data') this.state = next;
+    else if (this.stored === 0) this.finishEntry();
     else this.state = 'data';
   }
 
+  /** GNU sparse in pax form: 0.1 (map in a record) or 1.0 (map at the start of the data). */
+  private paxSparse(e: TarEntry, pax: Map<string, Buffer>, at: number): State {
+    const get = (k: string): string | undefined => pax.get(k)?.toString('utf8');
+    const num = (k: string): number => {
+      const n = Number(get(k));
+      if (!Number.isSafeInteger(n) || n < 0) throw fail('EINVAL', `read tar: pax ${k}="${get(k)}" at offset ${at} is not a number`);
+      return n;
+    };
+    const major = get('GNU.sparse.major');
+    const hasMap = pax.has('GNU.sparse.map');
+    if (major === undefined && !hasMap) {
+      if (pax.has('GNU.sparse.offset') || pax.has('GNU.sparse.numbytes')) {
+        throw fail('EUNSUPPORTED', `read tar: entry "${e.name}" uses GNU sparse format 0.0, which is not supported (use --sparse-version=1.0)`);
+      }
+      return 'data';
+    }
+    const realName = get('GNU.sparse.name');
+    if (realName) e.name = realName;
+    if (major === '1') {
+      e.size = num('GNU.sparse.realsize');
+      e.sparseMap = [];
+      return this.stored === 0 ? 'data' : 'sparsemap';
+    }
+    if (major !== undefined && major !== '0') throw fail('EUNSUPPORTED', `read tar: entry "${e.name}" uses GNU sparse format ${major}.x`);
+    // 0.1: "GNU.sparse.map" = "off,len,off,len,…", real size in GNU.sparse.size.
+    e.size = num(pax.has('GNU.sparse.realsize') ? 'GNU.sparse.realsize' : 'GNU.sparse.size');
+    const parts = (get('GNU.sparse.map') ?? '').split(',').filter((x) => x !== '').map(Number);
+    if (parts.length % 2 !== 0 || parts.some((n) => !Number.isSafeInteger(n) || n < 0) || parts.length / 2 > MAX_SPARSE_SEGMENTS) {
+      throw fail('EINVAL', `read tar: entry "${e.name}" has a malformed GNU.sparse.map at offset ${at}`);
+    }
+    e.sparseMap = [];
+    for (let i = 0; i < parts.length; i += 2) this.addSegment(e, parts[i]!, parts[i + 1]!, at);
+    return 'data';
+  }
+
+  private addSegment(e: TarEntry, off: number, len: number, at: number): void {
+    const map = e.sparseMap!;
+    const prev = map[map.length - 1];
+    if ((prev && off < prev[0] + prev[1]) || map.length >= MAX_SPARSE_SEGMENTS) {
+      throw fail('EINVAL', `read tar: entry "${e.name}" has an invalid sparse map at offset ${at}`);
+    }
+    map.push([off, len]);
+  }
+
+  private sparseEntry(e: TarEntry, b: Buffer, off: number, at: number): void {
+    if (b[off] === 0) return; // unused slot
+    this.addSegment(e, readNumber(b, off, 12, 'sparse offset', at), readNumber(b, off + 12, 12, 'sparse numbytes', at), at);
+  }
+
+  private sparseExtension(b: Buffer): void {
+    const e = this.current!;
+    for (let i = 0; i < 21; i++) this.sparseEntry(e, b, i * 24, this.offset - BLOCK);
+    if (b[504]) return; // another extension block follows
+    if (this.stored === 0) this.finishEntry();
+    else this.state = 'data';
+  }
+
+  /** Sparse 1.0: after each 512-byte block of the map, try to parse it; the data follows the block it ends in. */
+  private sparseMapBlock(block: Buffer): void {
+    const e = this.current!;
+    this.remaining -= BLOCK;
+    this.mapBlocks.push(block);
+    if (this.mapBlocks.length * BLOCK > 48 * MAX_SPARSE_SEGMENTS) throw fail('EINVAL', `read tar: entry "${e.name}" has a sparse map that is too large`);
+    const text = Buffer.concat(this.mapBlocks).toString('latin1');
+    const lines = text.split('\n');
+    lines.pop(); // an incomplete last line (or '' after the final newline)
+    if (lines.length === 0) return;
+    const count = Number(lines[0]);
+    if (!Number.isSafeInteger(count) || count < 0 || count > MAX_SPARSE_SEGMENTS) {
+      throw fail('EINVAL', `read tar: entry "${e.name}" has a malformed sparse map`);
+    }
+    if (lines.length < 1 + 2 * count) {
+      if (this.remaining <= 0) throw fail('EINVAL', `read tar: entry "${e.name}": sparse map runs past the entry`);
+      return;
+    }
+    this.mapBlocks = [];
+    for (let i = 0; i < count; i++) {
+      const off = Number(lines[1 + 2 * i]);
+      const len = Number(lines[2 + 2 * i]);
+      if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off < 0 || len < 0) {
+        throw fail('EINVAL', `read tar: entry "${e.name}" has a malformed sparse map`);
+      }
+      this.addSegment(e, off, len, this.offset);
+    }
+    if (this.remaining < 0) throw fail('EINVAL', `read tar: entry "${e.name}": sparse map runs past the entry`);
+    if (this.remaining === 0) this.finishEntry();
+    else this.state = 'data';
+  }
+
+  /** Hands content to the handler at its file position (through the sparse map, if any). */
+  private deliver(buf: Buffer): void {
+    const sp = this.sparse;
+    if (!sp) {
+      this.handler.data(buf, this.filePos);
+      this.filePos += buf.length;
+      return;
+    }
+    while (buf.length > 0) {
+      while (sp.idx < sp.map.length && sp.segOff === sp.map[sp.idx]![1]) { sp.idx++; sp.segOff = 0; }
+      const seg = sp.map[sp.idx];
+      if (!seg) throw fail('EINVAL', `read tar: entry "${this.current!.name}" has more data than its sparse map`);
+      const take = Math.min(seg[1] - sp.segOff, buf.length);
+      if (seg[0] + sp.segOff + take > this.current!.size) {
+        throw fail('EINVAL', `read tar: entry "${this.current!.name}": sparse data beyond its size ${this.current!.size}`);
+      }
+      this.handler.data(buf.subarray(0, take), seg[0] + sp.segOff);
+      sp.segOff += take;
+      buf = buf.subarray(take);
+    }
+  }
+
   private finishEntry(): void {
-    const size = this.current!.size;
+    const size = this.stored;
     this.handler.entryEnd();
     this.current = undefined;
     const pad = padded(size) - size;

@@ -33,7 +33,7 @@
  * xattrs from the archive are dropped.
  */
 import {
-  closeSync, constants as fsc, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync,
+  closeSync, constants as fsc, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync,
   lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, chmodSync, utimesSync, writeSync,
   type Stats,
 } from 'node:fs';
@@ -143,11 +143,12 @@ export class LayerWriter implements TarHandler {
     }
   }
 
-  data(chunk: Buffer): void {
+  data(chunk: Buffer, position: number): void {
     if (this.fd === undefined) return;
     let off = 0;
     try {
-      while (off < chunk.length) off += writeSync(this.fd, chunk, off, chunk.length - off);
+      // Positional: a sparse file's segments land at their offsets, leaving holes between them.
+      while (off < chunk.length) off += writeSync(this.fd, chunk, off, chunk.length - off, position + off);
     } catch (err) {
       throw this.wrap(this.cur!.e, err);
     }
@@ -161,6 +162,7 @@ export class LayerWriter implements TarHandler {
     this.fd = undefined;
     this.cur = undefined;
     try {
+      if (c.e.sparseMap) ftruncateSync(fd, c.e.size); // a trailing hole: the real size, no blocks
       fchownSync(fd, c.e.uid, c.e.gid);
       fchmodSync(fd, c.e.mode);
       futimesSync(fd, c.e.mtime, c.e.mtime);
