@@ -10,7 +10,9 @@
  *     relative lowerdir/upperdir/workdir against the caller's cwd;
  *   - each lower layer is named by its short link `l/<12 hex>` (Store.layerLink), 15 bytes with
  *     the separator, so 200 layers take ~3 KB whatever the store's own path length;
- *   - upperdir/workdir are relative too (`snapshots/<id>/upper`), so a long --root never counts.
+ *   - upperdir/workdir are given absolute while that fits (the mount table then names them
+ *     plainly); when a long store path would push the string past the page, they are given
+ *     relative too (`snapshots/<id>/upper`), so the store's path length never matters.
  * If even that does not fit (about 250+ layers), the mount is refused with a clear error rather
  * than truncated.
  *
@@ -95,8 +97,11 @@ export interface OverlayRequest {
   features?: OverlayFeatures;
 }
 
-/** The `data` string for mount("overlay", …) and the directory to chdir to first. */
-export function overlayOptions(req: OverlayRequest): { data: string; chdir: string } {
+/**
+ * The option string, unchecked: lower paths below `chdir` relative to it; upper/work relative
+ * only with `relativeUpper`.
+ */
+export function overlayData(req: OverlayRequest, relativeUpper: boolean): string {
   const f = req.features ?? probeOverlayFeatures();
   const rel = (p: string): string => {
     if (!isAbsolute(p)) return p;
@@ -104,8 +109,8 @@ export function overlayOptions(req: OverlayRequest): { data: string; chdir: stri
     return r !== '' && !r.startsWith('..') && !isAbsolute(r) ? r : p;
   };
   const lowers = (req.lowers.length > 0 ? req.lowers : [req.emptyLower]).map(rel);
-  const upper = rel(req.upper);
-  const work = rel(req.work);
+  const upper = relativeUpper ? rel(req.upper) : req.upper;
+  const work = relativeUpper ? rel(req.work) : req.work;
   for (const p of [upper, work, ...lowers]) {
     if (/[,:\\]/.test(p)) throw fail('EINVAL', `overlay path "${p}" contains a comma, colon or backslash; choose a --root without them`);
   }
@@ -113,8 +118,15 @@ export function overlayOptions(req: OverlayRequest): { data: string; chdir: stri
   if (f.index) opts.push('index=off');
   if (f.redirectDir) opts.push('redirect_dir=off');
   if (f.userxattr && f.inUserNamespace) opts.push('userxattr');
-  const data = opts.join(',');
-  if (Buffer.byteLength(data) + 1 > OVERLAY_OPTIONS_MAX) {
+  return opts.join(',');
+}
+
+/** The `data` string for mount("overlay", …) and the directory to chdir to first. */
+export function overlayOptions(req: OverlayRequest): { data: string; chdir: string } {
+  const fits = (d: string): boolean => Buffer.byteLength(d) + 1 <= OVERLAY_OPTIONS_MAX;
+  let data = overlayData(req, false);
+  if (!fits(data)) data = overlayData(req, true);
+  if (!fits(data)) {
     throw fail('EUNSUPPORTED', `mount overlay: ${req.lowers.length} layers need ${Buffer.byteLength(data) + 1} bytes of options (with the NUL), more than the kernel's ${OVERLAY_OPTIONS_MAX}`);
   }
   return { data, chdir: req.chdir };

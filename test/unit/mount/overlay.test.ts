@@ -5,9 +5,19 @@ const none: OverlayFeatures = { index: false, redirectDir: false, userxattr: fal
 const all: OverlayFeatures = { index: true, redirectDir: true, userxattr: true, inUserNamespace: false };
 
 describe('overlayOptions', () => {
-  it('makes every path under the store relative to it, lowers top first', () => {
+  it('gives lowers relative to the store, top first, and upper/work absolute while that fits', () => {
     expect(overlayOptions({ chdir: '/s', lowers: ['l/bbb', 'l/aaa'], upper: '/s/snapshots/1/upper', work: '/s/snapshots/1/work', emptyLower: '/c/empty', features: none }))
-      .toEqual({ data: 'lowerdir=l/bbb:l/aaa,upperdir=snapshots/1/upper,workdir=snapshots/1/work', chdir: '/s' });
+      .toEqual({ data: 'lowerdir=l/bbb:l/aaa,upperdir=/s/snapshots/1/upper,workdir=/s/snapshots/1/work', chdir: '/s' });
+  });
+  it('switches upper/work to relative exactly when the absolute form plus NUL passes 4096 bytes', () => {
+    const req = (n: number) => {
+      const s = '/' + 'r'.repeat(n);
+      return { chdir: s, lowers: ['l/a'], upper: s + '/u', work: s + '/w', emptyLower: '/e', features: none };
+    };
+    // length = "lowerdir=l/a,upperdir=" (22) + n+3 + ",workdir=" (9) + n+3 = 2n + 37
+    expect(overlayOptions(req(2029)).data.length).toBe(4095);
+    expect(overlayOptions(req(2029)).data).toContain(',upperdir=/rrr');
+    expect(overlayOptions(req(2030)).data).toBe('lowerdir=l/a,upperdir=u,workdir=w');
   });
   it('keeps paths outside the store absolute, and uses the empty dir for an image without layers', () => {
     expect(overlayOptions({ chdir: '/s', lowers: [], upper: '/u', work: '/w', emptyLower: '/c/empty', features: none }).data)
@@ -15,7 +25,7 @@ describe('overlayOptions', () => {
   });
   it('turns off index and redirect_dir when the kernel knows them; userxattr only in a user namespace', () => {
     const req = { chdir: '/s', lowers: ['l/a'], upper: '/s/u', work: '/s/w', emptyLower: '/e' };
-    expect(overlayOptions({ ...req, features: all }).data).toBe('lowerdir=l/a,upperdir=u,workdir=w,index=off,redirect_dir=off');
+    expect(overlayOptions({ ...req, features: all }).data).toBe('lowerdir=l/a,upperdir=/s/u,workdir=/s/w,index=off,redirect_dir=off');
     expect(overlayOptions({ ...req, features: { ...all, inUserNamespace: true } }).data).toMatch(/,userxattr$/);
   });
   it('refuses paths that would break the option string', () => {
@@ -33,6 +43,7 @@ describe('overlayOptions', () => {
       // "lowerdir=" + lowers + ",upperdir=u,workdir=w" = n bytes
       const fixed = 'lowerdir='.length + ',upperdir=u,workdir=w'.length;
       return overlayOptions({ chdir: '/s', lowers: ['l/' + 'a'.repeat(n - fixed - 2)], upper: '/s/u', work: '/s/w', emptyLower: '/e', features: none });
+      // (the absolute form is 4 bytes longer, so these lengths are the relative form's)
     };
     expect(fill(4095).data.length).toBe(4095);
     expect(() => fill(4096)).toThrow(/1 layers need 4097 bytes of options \(with the NUL\), more than the kernel's 4096/);
