@@ -16,9 +16,14 @@ import { pushImage, type PushEvent, type PushResult } from './image/push.js';
 import { tagImage } from './image/tag.js';
 import { imageHistory, type HistoryRow } from './image/history.js';
 import { inspectImage as inspectStored, type ImageInspect } from './image/inspect.js';
+import { saveImages, type ArchiveFormat, type SaveResult } from './image/save.js';
+import { loadArchive, type LoadResult } from './image/load.js';
+import { exportRootfs } from './image/export.js';
+import { importTarball, type ImportResult } from './image/import.js';
+import type { Readable, Writable } from 'node:stream';
 import { fail, messageOf } from './util/errors.js';
 
-export type { CommitResult, PushEvent, PushResult, HistoryRow, ImageInspect };
+export type { CommitResult, PushEvent, PushResult, HistoryRow, ImageInspect, ArchiveFormat, SaveResult, LoadResult, ImportResult };
 
 interface Common {
   roots?: EngineRoots;
@@ -137,4 +142,26 @@ export async function inspectImage(image: string, opts: Common = {}): Promise<Im
 function commandOf(rec: ContainerRecord): string | undefined {
   const r = rec as { path?: string; args?: string[] };
   return r.path !== undefined ? [r.path, ...(r.args ?? [])].join(' ') : undefined;
+}
+
+/** Writes the images to `output` (a file path) or `stream`, as a docker-archive (default) or an oci-archive. */
+export async function save(images: string[], opts: Common & { format?: ArchiveFormat; output?: string; stream?: Writable } = {}): Promise<SaveResult> {
+  return withStore(opts.roots, (store) => saveImages(images, { store, format: opts.format, output: opts.output, stream: opts.stream }));
+}
+
+/** Loads the images of a docker-archive or oci-archive (plain or gzipped). */
+export async function load(input: Readable, opts: Common & { what?: string } = {}): Promise<LoadResult> {
+  return withStore(opts.roots, (store) => loadArchive(input, { store, what: opts.what }));
+}
+
+/** Writes a container's flattened file system as a tar to `output` or `stream` (docker export). */
+export async function exportContainer(container: string, opts: Common & { output?: string; stream?: Writable } = {}): Promise<void> {
+  const roots = opts.roots ?? defaultRoots();
+  return withStore(roots, (store) => withContainer(store, roots, container, 'export', async (rec, snap) =>
+    exportRootfs([snap.upperDir, ...snap.lowerDirs], { output: opts.output, stream: opts.stream, what: `export container ${rec.name}` })));
+}
+
+/** Creates a one-layer image from a root file system tarball (docker import). */
+export async function importImage(input: Readable, opts: Common & { ref?: string; message?: string; changes?: string[] } = {}): Promise<ImportResult> {
+  return withStore(opts.roots, (store) => importTarball(input, { store, ref: opts.ref, message: opts.message, changes: opts.changes }));
 }
