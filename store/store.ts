@@ -117,7 +117,8 @@ export class Store {
     if (held) {
       try {
         await rm(join(root, 'tmp'), { recursive: true, force: true });
-        await mkdir(join(root, 'tmp'), { mode: 0o700 });
+        // recursive: another process opening the store may have created it again in its layout loop
+        await mkdir(join(root, 'tmp'), { recursive: true, mode: 0o700 });
       } finally {
         held.release();
       }
