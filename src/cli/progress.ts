@@ -80,8 +80,8 @@ export class PullProgress {
     if (this.#o.tty) {
       this.#schedule(before !== row.status);
     } else if (before !== row.status || e.status === 'waiting') {
-      // plain mode: state changes only
-      this.#write(progressLine(row) + '\n');
+      // plain mode: state changes only, no bars
+      this.#write((row.status === 'downloading' ? `${row.id}: Downloading ${row.total > 0 ? humanSize(row.total) : ''}`.trimEnd() : progressLine(row)) + '\n');
     }
   }
 
