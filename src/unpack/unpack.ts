@@ -118,7 +118,18 @@ export async function unpackLayer(input: Readable | AsyncIterable<Uint8Array>, m
   const reader = new TarReader(writer);
   const hash = newHash();
 
+  // The writer's own error (EUNSAFE naming the entry, …) is what the caller must see: leaving the
+  // for-await destroys the streams upstream, and pipeline() may report their AbortError first.
+  let consumeError: unknown;
   const consume = async (src: AsyncIterable<Buffer>): Promise<void> => {
+    try {
+      await consumeAll(src);
+    } catch (err) {
+      consumeError ??= err;
+      throw err;
+    }
+  };
+  const consumeAll = async (src: AsyncIterable<Buffer>): Promise<void> => {
     let slice = performance.now();
     const overBudget = (): boolean => performance.now() - slice > YIELD_MS;
     for await (const chunk of src) {
@@ -148,8 +159,9 @@ export async function unpackLayer(input: Readable | AsyncIterable<Uint8Array>, m
       await consume(compressed());
     }
     writer.finish();
-  } catch (err) {
+  } catch (caught) {
     writer.abort();
+    const err = consumeError ?? caught;
     if (err instanceof Error && (err as { code?: string }).code?.startsWith('Z_')) {
       throw fail('EINVAL', `unpack layer: gunzip: ${err.message.toLowerCase()}`, err);
     }
