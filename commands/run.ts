@@ -8,6 +8,8 @@ import { fail } from '../src/util/errors.js';
 export default class Run extends TspodCommand {
   static override description = 'run a command in a new container';
   static override engineErrorExit = 125;
+  /** `tspod create` is this command with createOnly (commands/create.ts). */
+  static createOnly = false;
   static override strict = false;
   static override usage = 'run [FLAGS] IMAGE [COMMAND] [ARG...]';
   static override examples = [
@@ -17,6 +19,8 @@ export default class Run extends TspodCommand {
   static override args = { image: Args.string({ required: true, description: 'image reference or ID' }) };
   static override flags = {
     rm: Flags.boolean({ description: 'remove the container when it exits' }),
+    detach: Flags.boolean({ char: 'd', description: 'run the container in the background (under a tspod-monitor) and print its ID' }),
+    restart: Flags.string({ description: 'restart policy: no, on-failure[:N], always, unless-stopped (recorded; not yet applied by the monitor)' }),
     name: Flags.string({ description: 'assign a name to the container' }),
     hostname: Flags.string({ char: 'h', description: 'container host name' }),
     env: Flags.string({ char: 'e', multiple: true, description: 'set environment variables (KEY=VALUE, or KEY to pass the caller\'s value)' }),
@@ -27,15 +31,41 @@ export default class Run extends TspodCommand {
     cpus: Flags.string({ description: 'number of CPUs (e.g. 0.5)' }),
     'pids-limit': Flags.integer({ description: 'tune the container pids limit (-1 for unlimited)' }),
     'cgroup-parent': Flags.string({ description: 'parent cgroup for the container' }),
-    network: Flags.string({ aliases: ['net'], default: 'none', description: 'network mode: none or host' }),
+    network: Flags.string({ aliases: ['net'], default: 'bridge', description: 'network: bridge (default), none, host, or a network created with tspod network create' }),
+    publish: Flags.string({ char: 'p', multiple: true, description: "publish a container's port to the host: [HOSTIP:][HOSTPORT:]CTRPORT[/tcp|udp]" }),
+    'publish-all': Flags.boolean({ char: 'P', description: 'publish every exposed port to a random host port' }),
+    dns: Flags.string({ multiple: true, description: 'set custom DNS servers' }),
+    'dns-search': Flags.string({ multiple: true, description: 'set custom DNS search domains' }),
+    'dns-option': Flags.string({ multiple: true, description: 'set DNS options' }),
+    'add-host': Flags.string({ multiple: true, description: 'add a custom host-to-IP mapping (NAME:IP)' }),
+    ip: Flags.string({ description: 'IPv4 address on the network (e.g. 10.89.0.10)' }),
+    'network-alias': Flags.string({ multiple: true, description: 'add a network-scoped alias for the container' }),
     platform: Flags.string({ description: 'platform to pull if the image is missing (os/arch[/variant])' }),
     interactive: Flags.boolean({ char: 'i', description: 'keep stdin open (stdin is always passed through)' }),
     tty: Flags.boolean({ char: 't', description: 'allocate a pseudo-TTY (not supported yet)' }),
+    // security and everyday run options (issue 5)
+    'cap-add': Flags.string({ multiple: true, description: 'add Linux capabilities (e.g. SYS_ADMIN, or ALL)' }),
+    'cap-drop': Flags.string({ multiple: true, description: 'drop Linux capabilities (e.g. NET_RAW, or ALL)' }),
+    privileged: Flags.boolean({ description: 'give the container all capabilities and host devices, no seccomp, no masked paths' }),
+    'security-opt': Flags.string({ multiple: true, description: 'seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false], systempaths=unconfined' }),
+    'read-only': Flags.boolean({ description: "mount the container's root filesystem read-only" }),
+    tmpfs: Flags.string({ multiple: true, description: 'mount a tmpfs: PATH[:OPTIONS] (default noexec,nosuid,nodev)' }),
+    volume: Flags.string({ char: 'v', multiple: true, description: 'bind a host path or a named volume: SOURCE:TARGET[:ro]' }),
+    mount: Flags.string({ multiple: true, description: 'type=bind|volume|tmpfs,source=…,target=…[,readonly]' }),
+    device: Flags.string({ multiple: true, description: 'add a host device: HOST[:CONTAINER][:PERMISSIONS]' }),
+    'shm-size': Flags.string({ description: 'size of /dev/shm (default 64m)' }),
+    ulimit: Flags.string({ multiple: true, description: 'ulimit: NAME=SOFT[:HARD], e.g. nofile=1024:2048' }),
+    sysctl: Flags.string({ multiple: true, description: 'namespaced kernel parameter: KEY=VALUE' }),
+    init: Flags.boolean({ description: 'run an init (tspod-init) as PID 1 that forwards signals and reaps zombies' }),
+    'env-file': Flags.string({ multiple: true, description: 'read environment variables from a file' }),
   };
 
   async run(): Promise<void> {
     const { head, rest } = splitAtFirstPositional(this.argv, Run.flags);
-    const { args, flags } = await this.parse(Run, head);
+    // "--" before the image: a multiple-valued flag (-v, -e, --cap-add…) must not swallow it
+    const image = head.at(-1);
+    const parseArgv = image !== undefined && !image.startsWith('-') && head.length > 1 ? [...head.slice(0, -1), '--', image] : head;
+    const { args, flags } = await this.parse(Run, parseArgv);
     if (flags.tty) throw fail('EINVAL', 'run -t: pseudo-terminals are not supported yet; run without -t');
     const result = await run({
       roots: this.roots(flags),
@@ -51,8 +81,33 @@ export default class Run extends TspodCommand {
       cpus: flags.cpus,
       pidsLimit: flags['pids-limit'],
       cgroupParent: flags['cgroup-parent'],
-      network: flags.network as 'none' | 'host',
+      network: flags.network,
+      publish: flags.publish,
+      publishAll: flags['publish-all'],
+      dns: flags.dns,
+      dnsSearch: flags['dns-search'],
+      dnsOptions: flags['dns-option'],
+      addHosts: flags['add-host'],
+      ip: flags.ip,
+      networkAliases: flags['network-alias'],
       rm: flags.rm,
+      capAdd: flags['cap-add'],
+      capDrop: flags['cap-drop'],
+      privileged: flags.privileged,
+      securityOpt: flags['security-opt'],
+      readOnly: flags['read-only'],
+      tmpfs: flags.tmpfs,
+      volumes: flags.volume,
+      mounts: flags.mount,
+      devices: flags.device,
+      shmSize: flags['shm-size'],
+      ulimits: flags.ulimit,
+      sysctls: flags.sysctl,
+      init: flags.init,
+      envFile: flags['env-file'],
+      detach: flags.detach,
+      create: (this.constructor as typeof Run).createOnly,
+      restart: flags.restart,
       platform: flags.platform,
       onPull: (e) => {
         if (e.type === 'missing') process.stderr.write(`Unable to find image '${e.image}' locally\n`);
@@ -61,6 +116,10 @@ export default class Run extends TspodCommand {
       },
     });
     if (result.oomKilled) process.stderr.write(`tspod: container ${result.name} was killed: out of memory (its --memory limit)\n`);
+    if (flags.detach || (this.constructor as typeof Run).createOnly) {
+      process.stdout.write(result.id + '\n');
+      return;
+    }
     process.exitCode = result.exitCode;
   }
 }

@@ -40,6 +40,10 @@ struct symlinkspec {
 	char *target, *path;
 };
 
+struct sysctlspec {
+	char *key, *value;
+};
+
 struct rlimitspec {
 	int resource;
 	char *name;
@@ -72,6 +76,9 @@ struct plan {
 	unsigned char *seccomp_prog; size_t seccomp_len; /* loaded by the parent before clone */
 	int sync;
 	int loopback_up;
+	struct sysctlspec *sysctls; size_t nsysctls; /* options.c */
+	int readonly_rootfs;
+	int tty;
 	pid_t join_pid; /* join mode (exec): enter this running init's namespaces; 0 = create new ones */
 	unsigned long long join_start; /* its start time (field 22 of /proc/PID/stat) */
 };
@@ -116,6 +123,11 @@ void loopback_up(void);
 /* join.c */
 pid_t join_fork(const struct plan *p);
 __attribute__((noreturn)) void join_child_main(const struct plan *p, int syncfd);
+
+/* options.c */
+void apply_sysctls(const struct plan *p);
+void remount_root_readonly(const struct plan *p);
+void setup_tty(const struct plan *p);
 
 /* process.c */
 void apply_rlimits(const struct plan *p);

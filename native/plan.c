@@ -235,6 +235,16 @@ static void parse_line(struct plan *p, char *line, unsigned lineno, int *done)
 		p->join_start = num(f[2], ~0UL, "join start time", lineno);
 		if (p->join_pid < 1)
 			fail(KIND_LAUNCH, "plan line %u: join pid must be positive", lineno);
+	} else if (strcmp(kw, "sysctl") == 0) {
+		ARITY(2);
+		struct sysctlspec sc = { need(f[1], "sysctl name", lineno), f[2] ? f[2] : (char *)"" };
+		PUSH(p->sysctls, p->nsysctls, sc);
+	} else if (strcmp(kw, "readonly-rootfs") == 0) {
+		ARITY(0);
+		p->readonly_rootfs = 1;
+	} else if (strcmp(kw, "tty") == 0) {
+		ARITY(0);
+		p->tty = 1;
 	} else if (strcmp(kw, "loopback-up") == 0) {
 		ARITY(0);
 		p->loopback_up = 1;

@@ -17,8 +17,10 @@
 
 void install_seccomp(const struct plan *p)
 {
-	if (!p->seccomp_prog)
+	static int installed; /* early (before the capability drop) or last, once */
+	if (!p->seccomp_prog || installed)
 		return;
+	installed = 1;
 	size_t n = p->seccomp_len / 8;
 	struct sock_filter *f = xmalloc(n * sizeof *f);
 	for (size_t i = 0; i < n; i++) {

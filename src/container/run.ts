@@ -9,22 +9,25 @@
  *   overlay mount                  → made inside the container's own mount namespace, so the kernel
  *                                    releases it with the namespace: it cannot leak on the host
  */
-import { mkdir, writeFile, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from '../../store/index.js';
 import type { EngineRoots } from '../state/paths.js';
 import { containersRoot } from '../state/paths.js';
 import { ContainerStore, randomName, type ContainerRecord } from '../state/containers.js';
 import type { LocalImage } from '../image/local.js';
-import { buildPlan, type NetworkMode } from '../runtime/spec.js';
+import { buildPlan } from '../runtime/spec.js';
+import { checkNetworkOptions, prepareNetwork, type ContainerNetwork, type NetworkRunOptions } from './network.js';
 import { launch } from '../runtime/launcher.js';
 import { detectCgroups, parseBytes, parseCpus, type Cgroup, type CgroupLimits } from '../runtime/cgroups/index.js';
 import { layerFiles } from '../mount/lookup.js';
 import { overlayOptions } from '../mount/overlay.js';
 import { realSys } from '../sys/index.js';
+import { createDetached, foregroundOwner } from './create.js';
+import { withRunOptions, releaseContainerVolumes, readEnvFiles, type ContainerRunOptions, type VolumeUse } from './run-options.js';
 import { fail, messageOf, TspodError } from '../util/errors.js';
 
-export interface RunOptions {
+export interface RunOptions extends NetworkRunOptions, ContainerRunOptions {
   roots: EngineRoots;
   /** The open store of `roots` (the caller owns it). */
   store: Store;
@@ -43,8 +46,13 @@ export interface RunOptions {
   cpus?: string;
   pidsLimit?: number;
   cgroupParent?: string;
-  network?: NetworkMode;
   rm?: boolean;
+  /** Start detached under a tspod-monitor and return once it runs (`run -d`); see start.ts. */
+  detach?: boolean;
+  /** Only create the container (`tspod create`); `start` runs it later. */
+  create?: boolean;
+  /** --restart no|on-failure[:N]|always|unless-stopped (recorded; see src/container/README.md). */
+  restart?: string;
 }
 
 export interface RunResult {
@@ -58,10 +66,7 @@ export interface RunResult {
 
 export async function runContainer(opts: RunOptions): Promise<RunResult> {
   const limits = parseLimits(opts);
-  const network = opts.network ?? 'none';
-  if (network !== 'none' && network !== 'host') {
-    throw fail('EINVAL', `invalid --network "${network}": supported values are none and host`);
-  }
+  checkNetworkOptions(opts);
   const { store, image } = opts;
   const containers = new ContainerStore(containersRoot(opts.roots));
   const id = ContainerStore.newId();
@@ -82,18 +87,23 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
   for (const s of signals) process.on(s, onSignal);
 
   let cgroup: Cgroup | undefined;
+  let net: ContainerNetwork | undefined;
+  let kept = false;
+  const volumes: VolumeUse = { names: [] };
   try {
+    if (opts.rm && (opts.detach || opts.create)) throw fail('EINVAL', 'run --rm cannot be combined with -d (or create) yet: remove the container with tspod rm');
     const snapshot = await store.createSnapshot(id, image.chain);
     const dir = containers.containerDir(id);
     const rootfs = join(dir, 'rootfs');
     await mkdir(rootfs, { recursive: true });
     const hostname = opts.hostname ?? id.slice(0, 12);
-    const etcFiles = await writeEtcFiles(dir, hostname, network);
+    net = await prepareNetwork({ roots: opts.roots, id, name: rec.name, hostname, dir, config: image.config, opts });
+    const etcFiles = net.etcFiles;
 
     const driver = await detectCgroups();
-    cgroup = await driver.create(id, limits, opts.cgroupParent ? { parent: opts.cgroupParent } : undefined);
+    if (!opts.detach && !opts.create) cgroup = await driver.create(id, limits, opts.cgroupParent ? { parent: opts.cgroupParent } : undefined);
 
-    const plan = await buildPlan({
+    const plan = await withRunOptions(opts, { roots: opts.roots, id, dir, lowerDirs: snapshot.lowerDirs, hostNetwork: net.planMode === 'host' }, await buildPlan({
       config: image.config,
       rootfs,
       overlay: overlayOptions({ chdir: store.root, lowers: await store.overlayLowers(image.chain), upper: snapshot.upperDir, work: snapshot.workDir, emptyLower: join(dir, 'empty') }),
@@ -101,31 +111,39 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
       hostname,
       command: opts.command ?? [],
       entrypoint: opts.entrypoint,
-      env: opts.env ?? [],
+      env: [...(await readEnvFiles(opts.envFile)), ...(opts.env ?? [])],
       user: opts.user,
       workdir: opts.workdir,
-      network,
+      network: net.planMode,
       etcFiles,
-    });
+      tty: opts.tty,
+    }), volumes);
     if (interrupted) throw fail('ELAUNCH', `run ${rec.name}: interrupted by ${interrupted}`);
+    if (opts.detach || opts.create) {
+      kept = true; // from here on the record belongs to create/start (start.ts)
+      return await createDetached(opts.roots, containers, rec, plan, { limits, cgroupParent: opts.cgroupParent, restartPolicy: opts.restart }, !!opts.detach);
+    }
 
-    const cg = cgroup;
-    await containers.save({ ...rec, state: 'running' });
-    const result = await launch(plan, { onPid: (pid) => cg.addProcess(pid) });
-    const oomKilled = await cgroup.oomKilled().catch(() => false);
+    const cg = cgroup!;
+    const nw = net;
+    await containers.save({ ...rec, state: 'running', ...foregroundOwner() });
+    const result = await launch(plan, { onPid: async (pid) => { await cg.addProcess(pid); await nw.attach(pid); } });
+    const oomKilled = await cg.oomKilled().catch(() => false);
     const exitCode = result.signal !== undefined ? 128 + result.signal : result.exitCode;
     if (!opts.rm) await containers.save({ ...rec, state: 'exited', exitCode, oomKilled, finished: new Date().toISOString() });
     return { id, name: rec.name, exitCode, signal: result.signal, oomKilled };
   } catch (err) {
-    if (!opts.rm) await containers.save({ ...rec, state: 'exited', exitCode: exitCodeOf(err), finished: new Date().toISOString() }).catch(() => {});
+    if (!opts.rm && !kept) await containers.save({ ...rec, state: 'exited', exitCode: exitCodeOf(err), finished: new Date().toISOString() }).catch(() => {});
     throw err;
   } finally {
     for (const s of signals) process.off(s, onSignal);
     const failures: string[] = [];
+    if (net) await net.release().catch((e) => failures.push(messageOf(e)));
     if (cgroup) await cgroup.destroy().catch((e) => failures.push(`remove cgroup ${cgroup!.name}: ${messageOf(e)}`));
     if (opts.rm) {
       await store.removeSnapshot(id).catch((e) => failures.push(messageOf(e)));
       await containers.remove(rec).catch((e) => failures.push(messageOf(e)));
+      await releaseContainerVolumes(opts.roots, volumes, id, true).catch((e) => failures.push(messageOf(e)));
     }
     if (failures.length) process.stderr.write(`tspod: cleanup of container ${rec.name}: ${failures.join('; ')}\n`);
   }
@@ -167,26 +185,4 @@ export function parseLimits(opts: Pick<RunOptions, 'memory' | 'cpus' | 'pidsLimi
     if (opts.pidsLimit > 0) limits.pidsLimit = opts.pidsLimit;
   }
   return limits;
-}
-
-/** /etc/hosts, /etc/hostname and /etc/resolv.conf for the container, as docker writes them. */
-async function writeEtcFiles(dir: string, hostname: string, network: NetworkMode) {
-  const hosts = join(dir, 'hosts');
-  const hostnameFile = join(dir, 'hostname');
-  const resolvConf = join(dir, 'resolv.conf');
-  const hostsText = network === 'host'
-    ? await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n')
-    : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${hostname}\n`;
-  await writeFile(hosts, hostsText);
-  await writeFile(hostnameFile, hostname + '\n');
-  await writeFile(resolvConf, await hostResolvConf(network));
-  await mkdir(join(dir, 'empty'), { recursive: true });
-  return { hosts, hostname: hostnameFile, resolvConf };
-}
-
-/** The host's resolv.conf; with a network namespace, loopback resolvers (systemd-resolved's 127.0.0.53) cannot work inside, so they are dropped, as docker does. */
-async function hostResolvConf(network: NetworkMode): Promise<string> {
-  const text = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-  if (network === 'host') return text;
-  return text.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1\s*$)/.test(l)).join('\n');
 }

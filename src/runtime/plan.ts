@@ -87,8 +87,19 @@ export interface LaunchPlan {
   loopbackUp?: boolean;
   /** Host path of a raw BPF program (struct sock_filter[], little endian). */
   seccompProgramPath?: string;
+  /** Namespaced sysctls to set (--sysctl), written by the init in its own namespaces. */
+  sysctls?: Record<string, string>;
+  /** Make the root mount read-only after pivot_root (--read-only). */
+  readonlyRootfs?: boolean;
+  /** fd 0 is a pseudo-terminal slave: the init makes it its controlling terminal (-t). */
+  tty?: boolean;
   /** Wait for the go-ahead after reporting the pid (see launch()). */
   sync: boolean;
+  /**
+   * Join mode (exec): enter the namespaces and root of this running init instead of creating
+   * new ones; rootfs, mounts and the like are then ignored (native/join.c).
+   */
+  join?: { pid: number; startTime: number };
 }
 
 const RLIMITS = new Set([
@@ -179,12 +190,19 @@ export function serializePlan(plan: LaunchPlan): string {
   if (plan.capabilities !== undefined)
     raw('caps', ...[...new Set(plan.capabilities)].sort((a, b) => a - b).map((c) => uint('capability', c, 63)));
   if (plan.noNewPrivileges) raw('no-new-privs');
+  for (const [k, v] of Object.entries(plan.sysctls ?? {})) {
+    if (!/^[a-zA-Z0-9_]+(\.[a-zA-Z0-9_*-]+)+$/.test(k)) throw fail('EINVAL', `serialize plan: bad sysctl name "${k}"`);
+    line('sysctl', k, v);
+  }
+  if (plan.readonlyRootfs) raw('readonly-rootfs');
+  if (plan.tty) raw('tty');
   if (plan.seccompProgramPath !== undefined) line('seccomp', absolute('seccomp program path', plan.seccompProgramPath));
   if (plan.loopbackUp) {
     if (!plan.namespaces.includes('net')) throw fail('EINVAL', 'serialize plan: loopbackUp needs the net namespace');
     raw('loopback-up');
   }
   if (plan.sync) raw('sync');
+  if (plan.join) raw('join', uint('join pid', plan.join.pid, 0x3fffffff), uint('join start time', plan.join.startTime, Number.MAX_SAFE_INTEGER));
   raw('end');
   return lines.join('\n') + '\n';
 }

@@ -1,0 +1,104 @@
+/**
+ * The security and everyday `docker run` options, between the spec builder and the launcher:
+ * parses -v/--mount/--tmpfs, resolves named (and anonymous) volumes to their directories under
+ * the data root (creating them, seeding an empty one from the image, marking it used by this
+ * container), then lets runtime/options.ts apply everything to the plan.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EngineRoots } from '../state/paths.js';
+import type { LaunchPlan } from '../runtime/plan.js';
+import { applyPlanOptions, initBinaryPath, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, readEnvFiles, type UserMount } from '../runtime/options.js';
+import { launcherPath } from '../runtime/launcher.js';
+import { attachVolume, createVolume, releaseVolumes, seedVolume } from '../volume/index.js';
+import { realSys } from '../sys/index.js';
+import { fail, messageOf } from '../util/errors.js';
+
+export interface ContainerRunOptions {
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  securityOpt?: string[];
+  readOnly?: boolean;
+  /** -v / --volume */
+  volumes?: string[];
+  /** --mount */
+  mounts?: string[];
+  tmpfs?: string[];
+  devices?: string[];
+  shmSize?: string;
+  ulimits?: string[];
+  sysctls?: string[];
+  init?: boolean;
+  tty?: boolean;
+  envFile?: string[];
+}
+
+export { readEnvFiles };
+
+/** The volumes a container uses, to release when it is removed. */
+export interface VolumeUse { names: string[] }
+
+/**
+ * Applies the options to a plan. Volumes are created/seeded/attached here; the returned `volumes`
+ * must be released (releaseContainerVolumes) when the container is removed.
+ */
+export async function withRunOptions(
+  o: ContainerRunOptions,
+  ctx: { roots: EngineRoots; id: string; dir: string; lowerDirs: string[]; hostNetwork: boolean },
+  plan: LaunchPlan,
+  volumes: VolumeUse,
+): Promise<LaunchPlan> {
+  const parsed: UserMount[] = [
+    ...(o.volumes ?? []).map(parseVolumeFlag),
+    ...(o.mounts ?? []).map(parseMountFlag),
+    ...(o.tmpfs ?? []).map(parseTmpfsFlag),
+  ];
+  const targets = new Set<string>();
+  for (const m of parsed) {
+    if (targets.has(m.target)) throw fail('EINVAL', `duplicate mount point: ${m.target}`);
+    targets.add(m.target);
+  }
+  const resolved: UserMount[] = [];
+  for (const m of parsed) {
+    if (m.type === 'bind') {
+      if (!existsSync(m.source)) {
+        // docker's -v creates a missing host directory; --mount type=bind refuses it
+        if (!m.createSource) throw fail('EINVAL', `invalid mount config for type "bind": bind source path does not exist: ${m.source}`);
+        await mkdir(m.source, { recursive: true });
+      }
+      resolved.push(m);
+      continue;
+    }
+    if (m.type === 'tmpfs') {
+      resolved.push(m);
+      continue;
+    }
+    const v = await createVolume(ctx.roots, m.name, { anonymous: m.name === undefined });
+    await attachVolume(ctx.roots, v.name, ctx.id);
+    volumes.names.push(v.name);
+    if (!m.noCopy) {
+      try {
+        await seedVolume(v.mountpoint, ctx.lowerDirs, m.target, realSys());
+      } catch (err) {
+        throw fail('ESYS', `copy image content into volume ${v.name} at ${m.target}: ${messageOf(err)}`, err);
+      }
+    }
+    resolved.push({ type: 'bind', source: v.mountpoint, target: m.target, readonly: m.readonly });
+  }
+  return applyPlanOptions(plan, {
+    ...o,
+    mounts: resolved,
+    stateDir: ctx.dir,
+  }, { hostNetwork: ctx.hostNetwork, initBinary: initBinaryPath(launcherPath()) });
+}
+
+/** Drops the container's use of its volumes; `removeAnonymous` for --rm (docker removes anonymous volumes then). */
+export async function releaseContainerVolumes(roots: EngineRoots, volumes: VolumeUse, id: string, removeAnonymous: boolean): Promise<void> {
+  await releaseVolumes(roots, volumes.names, id, removeAnonymous);
+}
+
+export function seccompFile(dir: string): string {
+  return join(dir, 'seccomp.bpf');
+}
