@@ -130,6 +130,9 @@ __attribute__((noreturn)) void join_child_main(const struct plan *p, int syncfd)
 	close(procdir);
 	setup_cwd(p, &retry_cwd);
 	apply_rlimits(p);
+	/* Without no-new-privs, loading seccomp needs CAP_SYS_ADMIN: load it while we still have it. */
+	if (!p->no_new_privs)
+		install_seccomp(p);
 	drop_bounding(p);
 	set_credentials(p);
 	apply_caps(p);

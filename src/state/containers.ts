@@ -4,7 +4,10 @@
  * resolv.conf). Names are unique: a name is claimed by creating <root>/containers/names/<name>
  * with O_EXCL, which is atomic across processes without a lock.
  */
-import { mkdir, readFile, readdir, rm, readlink, symlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, readlink, symlink, rename } from 'node:fs/promises';
+import { closeSync, constants as fsc, openSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LOCK_EX, LOCK_NB, LOCK_UN, realSys, type Sys } from '../sys/index.js';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../util/fs.js';
@@ -16,10 +19,30 @@ export interface ContainerRecord {
   image: string;
   imageId: string;
   created: string;
-  state: 'created' | 'running' | 'exited';
+  state: 'created' | 'running' | 'paused' | 'exited';
   exitCode?: number;
   oomKilled?: boolean;
   finished?: string;
+  /** Detached life cycle (create/start/run -d), see src/container/README.md. */
+  started?: string;
+  /** Host pid of the container's init and its start time (field 22 of /proc/PID/stat). */
+  pid?: number;
+  pidStart?: number;
+  /** The tspod-monitor of a detached container, same identity rule. */
+  monitorPid?: number;
+  monitorStart?: number;
+  /** Cgroup.paths of the running container: reopened with driver.open(id, { paths }). */
+  cgroupPaths?: string[];
+  /** What `start` needs to create the cgroup again. */
+  limits?: Record<string, number>;
+  cgroupParent?: string;
+  /** The command line the container runs (for ps and inspect). */
+  path?: string;
+  args?: string[];
+  /** Set by stop/kill/rm so that the exit is not mistaken for a failure (and a restart policy ends). */
+  stoppedByUser?: boolean;
+  restartPolicy?: string;
+  restartCount?: number;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -85,9 +108,105 @@ export class ContainerStore {
     return out;
   }
 
+  /**
+   * Finds a container by full id, name, or unique id prefix (as docker does); ENOTFOUND naming
+   * `ref` otherwise, EINVAL when a prefix is ambiguous.
+   */
+  async find(ref: string): Promise<ContainerRecord> {
+    if (/^[a-f0-9]{64}$/.test(ref)) {
+      const rec = await this.get(ref);
+      if (rec) return rec;
+    }
+    if (NAME_RE.test(ref)) {
+      const target = await readlink(join(this.dir, 'names', ref)).catch(() => undefined);
+      const rec = target ? await this.get(target) : undefined;
+      if (rec) return rec;
+    }
+    if (/^[a-f0-9]+$/.test(ref)) {
+      const ids = (await readdir(this.dir).catch(() => [] as string[])).filter((n) => /^[a-f0-9]{64}$/.test(n) && n.startsWith(ref));
+      if (ids.length > 1) throw fail('EINVAL', `multiple containers found with id prefix "${ref}": be more precise`);
+      const rec = ids.length === 1 ? await this.get(ids[0]!) : undefined;
+      if (rec) return rec;
+    }
+    throw fail('ENOTFOUND', `no such container: ${ref}`);
+  }
+
+  /**
+   * Takes the container's lock: flock(2) on its directory, so concurrent commands on one container
+   * serialize and the kernel frees the lock of a dead process. The directory vanishes with the
+   * container: whoever waited then finds no record and reports the container gone (ENOTFOUND).
+   * Returns the record as it is under the lock, and the release function.
+   */
+  async lock(id: string, sys: Sys = realSys()): Promise<{ rec: ContainerRecord; release: () => void }> {
+    return (await this.lockIf(id, true, sys))!;
+  }
+
+  /** lock() without waiting: undefined when another command holds the lock. */
+  async tryLock(id: string, sys: Sys = realSys()): Promise<{ rec: ContainerRecord; release: () => void } | undefined> {
+    return this.lockIf(id, false, sys);
+  }
+
+  private async lockIf(id: string, wait: boolean, sys: Sys): Promise<{ rec: ContainerRecord; release: () => void } | undefined> {
+    let fd: number;
+    try {
+      fd = openSync(this.containerDir(id), fsc.O_RDONLY | fsc.O_DIRECTORY);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw fail('ENOTFOUND', `no such container: ${id}`);
+      throw err;
+    }
+    let delay = 2;
+    while (!sys.flock(fd, LOCK_EX | LOCK_NB)) {
+      if (!wait) {
+        closeSync(fd);
+        return undefined;
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, 50);
+    }
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      try {
+        sys.flock(fd, LOCK_UN);
+      } finally {
+        closeSync(fd);
+      }
+    };
+    const rec = await this.get(id).catch((e) => { release(); throw e; });
+    if (!rec) {
+      release();
+      throw fail('ENOTFOUND', `no such container: ${id}`);
+    }
+    return { rec, release };
+  }
+
+  /** Renames a container: claims the new name, then releases the old one. */
+  async rename(rec: ContainerRecord, name: string): Promise<ContainerRecord> {
+    if (!NAME_RE.test(name)) throw fail('EINVAL', `invalid container name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    try {
+      await symlink(rec.id, join(this.dir, 'names', name));
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+      throw fail('EEXIST', `the container name "${name}" is already in use`);
+    }
+    const next = { ...rec, name };
+    await this.save(next);
+    const old = join(this.dir, 'names', rec.name);
+    if ((await readlink(old).catch(() => undefined)) === rec.id) await rm(old, { force: true });
+    return next;
+  }
+
   /** Removes the record and releases the name (record first: a crash leaves a dangling name link, which create() reports). */
   async remove(rec: Pick<ContainerRecord, 'id' | 'name'>): Promise<void> {
-    await rm(this.containerDir(rec.id), { recursive: true, force: true });
+    // Rename first: a concurrent reader sees the record whole or not at all, never half deleted.
+    const doomed = join(this.dir, `.removing-${rec.id}`);
+    try {
+      await rename(this.containerDir(rec.id), doomed);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+    await rm(doomed, { recursive: true, force: true });
     const link = join(this.dir, 'names', rec.name);
     if ((await readlink(link).catch(() => undefined)) === rec.id) await rm(link, { force: true });
   }

@@ -1,0 +1,27 @@
+import { Args, Flags } from '@oclif/core';
+import { TspodCommand } from '../src/cli/base.js';
+import { execInContainer } from '../src/index.js';
+import { splitAtFirstPositional } from '../src/cli/argv.js';
+import { fail } from '../src/util/errors.js';
+
+export default class Exec extends TspodCommand {
+  static override description = 'run a command in a running container (joins its namespaces and cgroup, same security settings)';
+  static override strict = false;
+  static override engineErrorExit = 126;
+  static override usage = 'exec [FLAGS] CONTAINER COMMAND [ARG...]';
+  static override args = { container: Args.string({ required: true, description: 'container name or ID (prefix)' }) };
+  static override flags = {
+    interactive: Flags.boolean({ char: 'i', description: 'keep stdin open (stdin is always passed through)' }),
+    tty: Flags.boolean({ char: 't', description: 'allocate a pseudo-TTY (not supported yet)' }),
+    user: Flags.string({ char: 'u', description: 'user name or uid[:gid]' }),
+    workdir: Flags.string({ char: 'w', description: 'working directory inside the container' }),
+    env: Flags.string({ char: 'e', multiple: true, description: 'set environment variables' }),
+  };
+
+  async run(): Promise<void> {
+    const { head, rest } = splitAtFirstPositional(this.argv, Exec.flags);
+    const { args, flags } = await this.parse(Exec, head);
+    if (flags.tty) throw fail('EINVAL', 'exec -t: pseudo-terminals are not supported yet; run without -t');
+    process.exitCode = await execInContainer(this.roots(flags), args.container, rest, { user: flags.user, workdir: flags.workdir, env: flags.env });
+  }
+}

@@ -1,0 +1,29 @@
+import { Args, Flags } from '@oclif/core';
+import { TspodCommand } from '../src/cli/base.js';
+import { stopContainer } from '../src/index.js';
+import { messageOf } from '../src/util/errors.js';
+
+export default class Stop extends TspodCommand {
+  static override description = 'stop one or more running containers (SIGTERM, then SIGKILL after the timeout)';
+  static override strict = false;
+  static override args = { container: Args.string({ required: true, description: 'container name or ID (prefix)' }) };
+  static override flags = {
+    time: Flags.integer({ char: 't', default: 10, description: 'seconds to wait before killing the container' }),
+    signal: Flags.string({ char: 's', description: 'signal to send first (default SIGTERM)' }),
+  };
+
+  async run(): Promise<void> {
+    const { argv, flags } = await this.parse(Stop);
+    let failed = false;
+    for (const ref of argv as string[]) {
+      try {
+        await stopContainer(this.roots(flags), ref, { timeoutSeconds: flags.time, signal: flags.signal });
+        process.stdout.write(ref + '\n');
+      } catch (err) {
+        failed = true;
+        process.stderr.write(`tspod: ${messageOf(err)}\n`);
+      }
+    }
+    if (failed) process.exitCode = 1;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The end of `tspod create` and `run -d`: run.ts prepares everything a foreground run prepares
+ * (record, name, snapshot, /etc files, the launch plan) and hands over here; the plan is saved
+ * beside the record and, for `run -d`, the container is started detached (start.ts).
+ */
+import type { EngineRoots } from '../state/paths.js';
+import type { ContainerStore, ContainerRecord } from '../state/containers.js';
+import { processStartTime } from '../state/proc.js';
+import type { LaunchPlan } from '../runtime/plan.js';
+import type { CgroupLimits } from '../runtime/cgroups/index.js';
+import { fail } from '../util/errors.js';
+import { saveCreated, startContainer } from './start.js';
+
+const RESTART_RE = /^(no|always|unless-stopped|on-failure(:[0-9]+)?)$/;
+
+export async function createDetached(roots: EngineRoots, containers: ContainerStore, rec: ContainerRecord, plan: LaunchPlan,
+  opts: { limits: CgroupLimits; cgroupParent?: string; restartPolicy?: string }, start: boolean) {
+  if (opts.restartPolicy !== undefined && !RESTART_RE.test(opts.restartPolicy)) {
+    throw fail('EINVAL', `invalid --restart "${opts.restartPolicy}": want no, always, unless-stopped or on-failure[:N]`);
+  }
+  await saveCreated(containers, rec, plan, opts);
+  if (start) await startContainer(roots, rec.id);
+  return { id: rec.id, name: rec.name, exitCode: 0, oomKilled: false };
+}
+
+/**
+ * A foreground run records its own CLI process as the owner (in the monitor fields): while it
+ * lives, reconcile() leaves the record alone; after a SIGKILL of it, the next command finds the
+ * owner gone and marks the container exited.
+ */
+export function foregroundOwner(): Pick<ContainerRecord, 'monitorPid' | 'monitorStart'> {
+  return { monitorPid: process.pid, monitorStart: processStartTime(process.pid) };
+}

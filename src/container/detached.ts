@@ -1,0 +1,114 @@
+/**
+ * Starting a container detached: the CLI spawns native/build/tspod-monitor in a new session, the
+ * monitor spawns the launcher with the container's stdout/stderr on pipes it turns into the
+ * json-file log, and passes fds 3 (plan) and 4 (report) straight through, so this process still
+ * runs the onPid step (cgroup placement) between the launcher's `pid` report and the go-ahead.
+ * Once the launcher reports `started`, the CLI lets go: the monitor outlives it, records the
+ * exit status in exit.json (see native/monitor.c) and a later tspod command reconciles the record.
+ */
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { rm } from 'node:fs/promises';
+import { launcherPath } from '../runtime/launcher.js';
+import { serializePlan, type LaunchPlan } from '../runtime/plan.js';
+import type { Cgroup } from '../runtime/cgroups/index.js';
+import { processStartTime } from '../state/proc.js';
+import { fail, messageOf, type ErrorCode } from '../util/errors.js';
+
+/** $TSPOD_MONITOR, else tspod-monitor next to the launcher. */
+export function monitorPath(): string {
+  return process.env.TSPOD_MONITOR || join(dirname(launcherPath()), 'tspod-monitor');
+}
+
+/** Files of a container's detached life, in its record directory. */
+export function logPath(containerDir: string): string {
+  return join(containerDir, 'json.log');
+}
+export function exitPath(containerDir: string): string {
+  return join(containerDir, 'exit.json');
+}
+export function planPath(containerDir: string): string {
+  return join(containerDir, 'plan.json');
+}
+
+/** The cgroup file whose `oom_kill N` line counts OOM kills (v1 memory.oom_control, v2 memory.events). */
+export function oomCounterFile(cg: Cgroup): string | undefined {
+  if (cg.version === 2) return cg.paths[0] ? join(cg.paths[0], 'memory.events') : undefined;
+  const mem = cg.paths.find((p) => /\/memory(,[^/]*)?\//.test(p) || /\/[^/]*,memory[^/]*\//.test(p));
+  return mem ? join(mem, 'memory.oom_control') : undefined;
+}
+
+export interface DetachedStart {
+  pid: number;
+  pidStart: number;
+  monitorPid: number;
+  monitorStart: number;
+}
+
+const KIND_CODES: Record<string, ErrorCode> = { '125': 'ELAUNCH', '126': 'ENOEXEC', '127': 'ENOCMD' };
+
+/**
+ * Spawns the monitor for `plan` and resolves once the container's command was exec'd. The caller
+ * has created `cgroup`; the init is placed in it before it runs anything of its own.
+ */
+export async function startDetached(containerDir: string, plan: LaunchPlan, cgroup: Cgroup, onPid?: (pid: number) => Promise<void>): Promise<DetachedStart> {
+  await rm(exitPath(containerDir), { force: true });
+  const text = serializePlan({ ...plan, sync: true });
+  const oom = oomCounterFile(cgroup);
+  const args = ['--log', logPath(containerDir), '--exit', exitPath(containerDir), ...(oom ? ['--oom', oom] : []), '--', launcherPath()];
+  const path = monitorPath();
+  const child = spawn(path, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], detached: true, env: {} });
+  const planOut = child.stdio[3] as Writable;
+  const reportIn = child.stdio[4] as Readable;
+  planOut.on('error', () => {});
+  reportIn.on('error', () => {});
+  planOut.write(text);
+  const monitorPid = child.pid;
+  const monitorStart = monitorPid ? processStartTime(monitorPid) : undefined;
+
+  try {
+    return await new Promise<DetachedStart>((resolve, reject) => {
+      let pid: number | undefined;
+      let settled = false;
+      const done = (fn: () => void) => { if (!settled) { settled = true; fn(); } };
+      child.on('error', (err) => done(() => reject(fail('ELAUNCH', `spawn monitor ${path}: ${messageOf(err)}`, err))));
+      const lines = createInterface({ input: reportIn, crlfDelay: Infinity });
+      lines.on('line', (line) => {
+        const [kw, ...rest] = line.split(' ');
+        if (kw === 'pid') {
+          pid = Number(rest[0]);
+          const n = pid;
+          void (async () => {
+            try {
+              await cgroup.addProcess(n);
+              await onPid?.(n);
+              planOut.end('go\n');
+            } catch (err) {
+              try { process.kill(n, 'SIGKILL'); } catch { /* gone */ }
+              planOut.destroy();
+              done(() => reject(err));
+            }
+          })();
+        } else if (kw === 'started') {
+          const start = pid ? processStartTime(pid) : undefined;
+          if (!pid || start === undefined || !monitorPid || monitorStart === undefined) {
+            // Exec'd and already gone: the monitor records the exit; report what we know.
+            done(() => resolve({ pid: pid ?? 0, pidStart: start ?? -1, monitorPid: monitorPid ?? 0, monitorStart: monitorStart ?? -1 }));
+          } else {
+            done(() => resolve({ pid: pid!, pidStart: start, monitorPid, monitorStart }));
+          }
+        } else if (kw === 'error') {
+          const m = /^(\d+) (.*)$/.exec(rest.join(' '));
+          done(() => reject(fail(KIND_CODES[m?.[1] ?? ''] ?? 'ELAUNCH', m ? m[2]! : rest.join(' '))));
+        }
+      });
+      lines.on('close', () => done(() => reject(fail('ELAUNCH', `start container: the monitor ended before the container's command ran`))));
+    });
+  } finally {
+    planOut.destroy();
+    reportIn.destroy();
+    child.unref();
+  }
+}

@@ -1,0 +1,126 @@
+/** ps / inspect data: records reconciled with the truth, in docker's shapes. */
+import type { EngineRoots } from '../state/paths.js';
+import type { ContainerRecord } from '../state/containers.js';
+import type { ContainerStore } from '../state/containers.js';
+import { fail } from '../util/errors.js';
+import { containerStore, reconcile } from './reconcile.js';
+import { logPath } from './detached.js';
+
+/** reconcile() under the lock when nobody else holds it; as recorded otherwise (that command is busy with it). */
+export async function freshRecord(containers: ContainerStore, rec: ContainerRecord): Promise<ContainerRecord> {
+  const lk = await containers.tryLock(rec.id).catch(() => undefined);
+  if (!lk) return (await containers.get(rec.id)) ?? rec;
+  try {
+    return await reconcile(containers, lk.rec);
+  } finally {
+    lk.release();
+  }
+}
+
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  image: string;
+  command: string;
+  created: string;
+  state: ContainerRecord['state'];
+  status: string;
+  exitCode?: number;
+  pid?: number;
+}
+
+export interface ListOptions {
+  all?: boolean;
+  /** docker's --filter KEY=VALUE: id, name, status, ancestor, exited. */
+  filters?: string[];
+}
+
+export async function listContainers(roots: EngineRoots, opts: ListOptions = {}): Promise<ContainerSummary[]> {
+  const containers = containerStore(roots);
+  const filters = (opts.filters ?? []).map((f) => {
+    const i = f.indexOf('=');
+    if (i <= 0) throw fail('EINVAL', `invalid filter "${f}": want KEY=VALUE`);
+    const key = f.slice(0, i), value = f.slice(i + 1);
+    if (!['id', 'name', 'status', 'ancestor', 'exited'].includes(key)) throw fail('EINVAL', `invalid filter "${key}": supported are id, name, status, ancestor, exited`);
+    return { key, value };
+  });
+  const all = opts.all || filters.some((f) => f.key === 'status' || f.key === 'exited');
+  const out: ContainerSummary[] = [];
+  for (const r of await containers.list()) {
+    const rec = await freshRecord(containers, r);
+    if (!all && rec.state !== 'running' && rec.state !== 'paused') continue;
+    const s = summary(rec);
+    const ok = filters.every(({ key, value }) =>
+      key === 'id' ? rec.id.startsWith(value)
+        : key === 'name' ? rec.name.includes(value)
+          : key === 'status' ? s.state === value
+            : key === 'ancestor' ? rec.image === value || rec.image.startsWith(value + ':') || rec.imageId.includes(value)
+              : rec.state === 'exited' && String(rec.exitCode) === value);
+    if (ok) out.push(s);
+  }
+  return out.sort((a, b) => b.created.localeCompare(a.created));
+}
+
+export function summary(rec: ContainerRecord): ContainerSummary {
+  return {
+    id: rec.id,
+    name: rec.name,
+    image: rec.image,
+    command: [rec.path, ...(rec.args ?? [])].filter((x) => x !== undefined).join(' '),
+    created: rec.created,
+    state: rec.state,
+    status: statusText(rec),
+    exitCode: rec.exitCode,
+    pid: rec.pid,
+  };
+}
+
+/** "Up 3 minutes", "Exited (0) 2 seconds ago", "Created", "Up 5 seconds (Paused)". */
+export function statusText(rec: ContainerRecord, now = Date.now()): string {
+  if (rec.state === 'created') return 'Created';
+  if (rec.state === 'exited') return `Exited (${rec.exitCode ?? 0}) ${ago(rec.finished, now)} ago`;
+  const up = `Up ${ago(rec.started, now)}`;
+  return rec.state === 'paused' ? `${up} (Paused)` : up;
+}
+
+function ago(iso: string | undefined, now: number): string {
+  const s = iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 1000)) : 0;
+  if (s < 1) return 'Less than a second';
+  if (s < 60) return `${s} second${s === 1 ? '' : 's'}`;
+  if (s < 3600) return `${Math.round(s / 60)} minute${Math.round(s / 60) === 1 ? '' : 's'}`;
+  if (s < 86400) return `${Math.round(s / 3600)} hour${Math.round(s / 3600) === 1 ? '' : 's'}`;
+  return `${Math.round(s / 86400)} days`;
+}
+
+/** docker inspect's shape (the fields tspod knows), plus the record's paths. */
+export async function inspectContainer(roots: EngineRoots, ref: string): Promise<Record<string, unknown>> {
+  const containers = containerStore(roots);
+  const rec = await freshRecord(containers, await containers.find(ref));
+  const dir = containers.containerDir(rec.id);
+  return {
+    Id: rec.id,
+    Created: rec.created,
+    Path: rec.path ?? '',
+    Args: rec.args ?? [],
+    State: {
+      Status: rec.state,
+      Running: rec.state === 'running' || rec.state === 'paused',
+      Paused: rec.state === 'paused',
+      OOMKilled: rec.oomKilled ?? false,
+      Dead: false,
+      Pid: rec.state === 'running' || rec.state === 'paused' ? rec.pid ?? 0 : 0,
+      ExitCode: rec.exitCode ?? 0,
+      StartedAt: rec.started ?? '0001-01-01T00:00:00Z',
+      FinishedAt: rec.finished ?? '0001-01-01T00:00:00Z',
+    },
+    Image: `sha256:${rec.imageId.replace(/^sha256:/, '')}`,
+    Name: '/' + rec.name,
+    RestartCount: rec.restartCount ?? 0,
+    LogPath: logPath(dir),
+    HostConfig: { RestartPolicy: { Name: rec.restartPolicy ?? 'no' }, CgroupParent: rec.cgroupParent ?? '', Memory: rec.limits?.memoryBytes ?? 0 },
+    Config: { Image: rec.image, Cmd: [rec.path, ...(rec.args ?? [])].filter((x) => x !== undefined) },
+    Mounts: [],
+    NetworkSettings: { Networks: {} },
+    Tspod: { CgroupPaths: rec.cgroupPaths ?? [], MonitorPid: rec.monitorPid ?? 0, RecordDir: dir },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Reconciling a record with the truth. No daemon watches containers, so every command that reads
+ * a record first checks it: a record that says running (or paused) whose init (pid + start time)
+ * is gone is marked exited with the status the monitor recorded in exit.json (137 when the monitor
+ * died too: the kernel killed the container with it), and what it held is released: the monitor
+ * (if somehow alive), the cgroup (destroy kills leftovers and removes the directories). The
+ * snapshot stays until rm. This is what makes `ps` true after a SIGKILL of anything.
+ */
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { EngineRoots } from '../state/paths.js';
+import { containersRoot } from '../state/paths.js';
+import { ContainerStore, type ContainerRecord } from '../state/containers.js';
+import { isAlive, signalProcess } from '../state/proc.js';
+import { detectCgroups, type Cgroup } from '../runtime/cgroups/index.js';
+import { TspodError, isErrno, messageOf } from '../util/errors.js';
+import { exitPath } from './detached.js';
+
+export interface ExitInfo {
+  exitCode: number;
+  oomKills: number;
+  finishedAt: string;
+}
+
+export function containerStore(roots: EngineRoots): ContainerStore {
+  return new ContainerStore(containersRoot(roots));
+}
+
+export async function readExit(containers: ContainerStore, id: string): Promise<ExitInfo | undefined> {
+  try {
+    return JSON.parse(await readFile(exitPath(containers.containerDir(id)), 'utf8')) as ExitInfo;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+}
+
+export function isActive(rec: ContainerRecord): boolean {
+  return rec.state === 'running' || rec.state === 'paused';
+}
+
+/** The container's cgroup, reopened from its recorded paths; undefined when it is gone. */
+export async function openCgroup(rec: ContainerRecord): Promise<Cgroup | undefined> {
+  const driver = await detectCgroups();
+  try {
+    return await driver.open(rec.id, rec.cgroupPaths ? { paths: rec.cgroupPaths, parent: rec.cgroupParent } : { parent: rec.cgroupParent });
+  } catch (err) {
+    if (err instanceof TspodError && err.code === 'ENOTFOUND') return undefined;
+    throw err;
+  }
+}
+
+/** Kills a still-running monitor and removes the cgroup. Idempotent; failures are returned, not thrown. */
+export async function releaseRuntime(rec: ContainerRecord): Promise<string[]> {
+  const failures: string[] = [];
+  if (rec.monitorPid && rec.monitorStart !== undefined) signalProcess(rec.monitorPid, rec.monitorStart, 'SIGKILL');
+  try {
+    const cg = await openCgroup(rec);
+    await cg?.destroy();
+  } catch (err) {
+    failures.push(`remove cgroup of ${rec.name}: ${messageOf(err)}`);
+  }
+  return failures;
+}
+
+/**
+ * Brings `rec` up to date (see above) and saves the change. The caller should hold the lock;
+ * `ps` calls it without, which is safe: every outcome is written atomically and is the same
+ * whoever computes it.
+ */
+export async function reconcile(containers: ContainerStore, rec: ContainerRecord): Promise<ContainerRecord> {
+  if (!isActive(rec)) return rec;
+  let exit = await readExit(containers, rec.id);
+  if (!exit) {
+    // Running: the init lives; or no init recorded yet and its starter (monitor, or the CLI of a
+    // foreground run) lives.
+    if (rec.pid ? isAlive(rec.pid, rec.pidStart) : isAlive(rec.monitorPid, rec.monitorStart)) return rec;
+    // The init is gone; its monitor may be writing the exit file right now.
+    for (let i = 0; i < 60 && !exit && isAlive(rec.monitorPid, rec.monitorStart); i++) {
+      await sleep(50);
+      exit = await readExit(containers, rec.id);
+    }
+    exit ??= await readExit(containers, rec.id);
+  }
+  const next: ContainerRecord = {
+    ...rec,
+    state: 'exited',
+    exitCode: exit?.exitCode ?? 137,
+    oomKilled: (exit?.oomKills ?? 0) > 0,
+    finished: exit?.finishedAt ?? new Date().toISOString(),
+  };
+  const failures = await releaseRuntime(next);
+  if (failures.length) process.stderr.write(`tspod: cleanup of container ${rec.name}: ${failures.join('; ')}\n`);
+  if (await containers.get(rec.id)) await containers.save(next);
+  return next;
+}
+
+/** Waits until the init of `rec` is gone (polling), at most `ms`; true when it is. */
+export async function waitGone(rec: ContainerRecord, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (isAlive(rec.pid, rec.pidStart)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}

@@ -1,0 +1,39 @@
+/**
+ * rm: a running container is refused unless forced (then killed); the monitor, the cgroup, the
+ * snapshot, the record and the name are released. Under the container's lock: of two concurrent
+ * rm, the second waits, then finds the record gone and reports "no such container".
+ */
+import type { Store } from '../../store/index.js';
+import type { EngineRoots } from '../state/paths.js';
+import { fail, messageOf } from '../util/errors.js';
+import { signalProcess } from '../state/proc.js';
+import { containerStore, isActive, reconcile, releaseRuntime, waitGone, openCgroup } from './reconcile.js';
+
+export async function removeContainer(roots: EngineRoots, store: Store, ref: string, opts: { force?: boolean } = {}): Promise<string> {
+  const containers = containerStore(roots);
+  const { id } = await containers.find(ref);
+  const { rec: locked, release } = await containers.lock(id);
+  try {
+    let rec = await reconcile(containers, locked);
+    if (isActive(rec)) {
+      if (!opts.force) {
+        throw fail('ESTATE', `cannot remove container ${ref}: container is ${rec.state}: stop the container before removing or force remove (rm -f)`);
+      }
+      rec = { ...rec, stoppedByUser: true };
+      await containers.save(rec);
+      if (rec.state === 'paused') await (await openCgroup(rec))?.thaw().catch(() => undefined);
+      if (rec.pid && rec.pidStart !== undefined) {
+        signalProcess(rec.pid, rec.pidStart, 'SIGKILL');
+        await waitGone(rec, 10_000);
+      }
+      rec = await reconcile(containers, rec);
+    }
+    const failures = await releaseRuntime(rec);
+    await store.removeSnapshot(rec.id).catch((e) => failures.push(messageOf(e)));
+    if (failures.length) throw fail('ESYS', `remove container ${ref}: ${failures.join('; ')}`);
+    await containers.remove(rec);
+    return rec.id;
+  } finally {
+    release();
+  }
+}

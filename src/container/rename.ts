@@ -1,0 +1,15 @@
+/** rename: claims the new name (unique, atomically), then releases the old one. */
+import type { EngineRoots } from '../state/paths.js';
+import { containerStore } from './reconcile.js';
+
+export async function renameContainer(roots: EngineRoots, ref: string, name: string): Promise<void> {
+  const containers = containerStore(roots);
+  const { id } = await containers.find(ref);
+  const { rec, release } = await containers.lock(id);
+  try {
+    if (rec.name === name) return;
+    await containers.rename(rec, name);
+  } finally {
+    release();
+  }
+}

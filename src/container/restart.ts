@@ -1,0 +1,21 @@
+/** restart: stop (signal, timeout, SIGKILL) then start, under one lock. */
+import type { EngineRoots } from '../state/paths.js';
+import type { ContainerRecord } from '../state/containers.js';
+import { containerStore, isActive, reconcile } from './reconcile.js';
+import { stopLocked } from './stop.js';
+import { startLocked } from './start.js';
+
+export async function restartContainer(roots: EngineRoots, ref: string, opts: { timeoutSeconds?: number } = {}): Promise<ContainerRecord> {
+  const containers = containerStore(roots);
+  const { id } = await containers.find(ref);
+  const { rec: locked, release } = await containers.lock(id);
+  try {
+    let rec = await reconcile(containers, locked);
+    if (isActive(rec)) rec = await stopLocked(rec, opts, (r) => reconcile(containers, r), (r) => containers.save(r));
+    const started = await startLocked(containers, rec);
+    const next = { ...started, restartCount: (rec.restartCount ?? 0) };
+    return next;
+  } finally {
+    release();
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * create and start. `create` (run.ts with `create`/`detach`) prepares the snapshot and the launch
+ * plan and saves the plan beside the record (plan.json); `start` creates the cgroup and starts the
+ * container detached under a tspod-monitor (detached.ts). Order of the record writes, each atomic,
+ * so that a SIGKILL at any point leaves something reconcile() resolves:
+ *   cgroup created → record "running" with cgroupPaths (no pid yet) → monitor spawned → started →
+ *   record with pid + start time of the init and of the monitor.
+ */
+import { readFile } from 'node:fs/promises';
+import type { EngineRoots } from '../state/paths.js';
+import type { ContainerStore, ContainerRecord } from '../state/containers.js';
+import type { LaunchPlan } from '../runtime/plan.js';
+import { detectCgroups, type Cgroup, type CgroupLimits } from '../runtime/cgroups/index.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { TspodError, fail, messageOf } from '../util/errors.js';
+import { planPath, startDetached } from './detached.js';
+import { containerStore, isActive, reconcile, releaseRuntime } from './reconcile.js';
+
+/** Saves what `start` needs: the plan, the limits and the command line. */
+export async function saveCreated(containers: ContainerStore, rec: ContainerRecord, plan: LaunchPlan,
+  opts: { limits: CgroupLimits; cgroupParent?: string; restartPolicy?: string }): Promise<ContainerRecord> {
+  await writeFileAtomic(planPath(containers.containerDir(rec.id)), JSON.stringify(plan) + '\n', 0o600);
+  const next: ContainerRecord = {
+    ...rec,
+    state: 'created',
+    limits: { ...opts.limits } as Record<string, number>,
+    cgroupParent: opts.cgroupParent,
+    path: plan.args[0],
+    args: plan.args.slice(1),
+    restartPolicy: opts.restartPolicy,
+  };
+  await containers.save(next);
+  return next;
+}
+
+export async function loadPlan(containers: ContainerStore, id: string): Promise<LaunchPlan> {
+  try {
+    return JSON.parse(await readFile(planPath(containers.containerDir(id)), 'utf8')) as LaunchPlan;
+  } catch (err) {
+    throw fail('ESTATE', `container ${id.slice(0, 12)} has no launch plan (it was created by tspod run in the foreground): ${messageOf(err)}`, err);
+  }
+}
+
+/** Starts a created or exited container detached; a running one is left alone. Returns the record. */
+export async function startContainer(roots: EngineRoots, ref: string): Promise<ContainerRecord> {
+  const containers = containerStore(roots);
+  const found = await containers.find(ref);
+  const { rec: locked, release } = await containers.lock(found.id);
+  try {
+    const rec = await reconcile(containers, locked);
+    if (isActive(rec)) return rec;
+    return await startLocked(containers, rec);
+  } finally {
+    release();
+  }
+}
+
+/** start with the lock held (also used by restart). */
+export async function startLocked(containers: ContainerStore, rec: ContainerRecord): Promise<ContainerRecord> {
+  const plan = await loadPlan(containers, rec.id);
+  const driver = await detectCgroups();
+  let cgroup: Cgroup;
+  try {
+    cgroup = await driver.create(rec.id, (rec.limits ?? {}) as CgroupLimits, rec.cgroupParent ? { parent: rec.cgroupParent } : undefined);
+  } catch (err) {
+    // A group left by a crash before reconcile could remove it: remove and retry once.
+    if (!(err instanceof TspodError && err.code === 'EEXIST')) throw err;
+    await releaseRuntime({ ...rec, cgroupPaths: undefined });
+    cgroup = await driver.create(rec.id, (rec.limits ?? {}) as CgroupLimits, rec.cgroupParent ? { parent: rec.cgroupParent } : undefined);
+  }
+  const starting: ContainerRecord = {
+    ...rec,
+    state: 'running',
+    cgroupPaths: [...cgroup.paths],
+    started: new Date().toISOString(),
+    pid: undefined, pidStart: undefined, monitorPid: undefined, monitorStart: undefined,
+    exitCode: undefined, oomKilled: undefined, finished: undefined, stoppedByUser: undefined,
+  };
+  try {
+    await containers.save(starting);
+    const s = await startDetached(containers.containerDir(rec.id), plan, cgroup);
+    const running: ContainerRecord = { ...starting, ...s };
+    await containers.save(running);
+    return running;
+  } catch (err) {
+    const failed: ContainerRecord = { ...starting, state: 'exited', exitCode: exitCodeOf(err), finished: new Date().toISOString() };
+    const failures = await releaseRuntime(failed);
+    await containers.save(failed).catch((e) => failures.push(messageOf(e)));
+    if (failures.length) process.stderr.write(`tspod: cleanup of container ${rec.name}: ${failures.join('; ')}\n`);
+    throw err;
+  }
+}
+
+function exitCodeOf(err: unknown): number {
+  if (err instanceof TspodError && err.code === 'ENOCMD') return 127;
+  if (err instanceof TspodError && err.code === 'ENOEXEC') return 126;
+  return 125;
+}
