@@ -17,6 +17,7 @@ export type { LoginResult };
 export type { CheckResult, PruneResult, RemoveResult, StoreUsage };
 export { TspodError } from './util/errors.js';
 export * from './image-api.js'; // commit, tag, push, history, inspectImage, save, load, exportContainer, importImage
+export * from './network-api.js'; // createNetwork, listNetworks, inspectNetwork, removeNetwork, connectNetwork, disconnectNetwork
 
 interface Common {
   roots?: EngineRoots;
@@ -105,4 +106,24 @@ async function findOrPull(store: Store, opts: RunRequest): Promise<LocalImage> {
   const config = opts.config ?? (await loadEngineConfig());
   const pulled = await pullImage(opts.image, { store, config, platform: opts.platform, onEvent: opts.onPull });
   return findImage(store, pulled.name);
+}
+
+// Container life cycle (issue 7): detached containers under a tspod-monitor; see src/container/README.md.
+export { startContainer } from './container/start.js';
+export { stopContainer } from './container/stop.js';
+export { killContainer } from './container/kill.js';
+export { restartContainer } from './container/restart.js';
+export { pauseContainer } from './container/pause.js';
+export { waitContainer } from './container/wait.js';
+export { listContainers, inspectContainer, type ContainerSummary, type ListOptions } from './container/list.js';
+export { containerLogs, type LogsOptions } from './container/logs.js';
+export { execInContainer, type ExecOptions } from './container/exec.js';
+export { containerStats, containerTop, type ContainerStats } from './container/stats.js';
+export { renameContainer } from './container/rename.js';
+import { removeContainer as removeContainerIn } from './container/remove.js';
+
+/** rm: removes a container (refused while it runs unless `force`); returns its id. */
+export async function removeContainer(ref: string, opts: { roots?: EngineRoots; force?: boolean } = {}): Promise<string> {
+  const roots = opts.roots ?? defaultRoots();
+  return withStore(roots, (store) => removeContainerIn(roots, store, ref, { force: opts.force }));
 }
