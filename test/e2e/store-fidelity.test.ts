@@ -99,7 +99,7 @@ describe.skipIf(gate)('crafted layers: every entry kind survives pull + run exac
     }
   });
 
-  const sh = (script: string) => t.run(['run', '--rm', ref, 'sh', '-c', script]);
+  const sh = (script: string) => t.run(['run', '--rm', '--network', 'none', ref, 'sh', '-c', script]);
 
   it('sees types, modes (setuid/setgid/sticky, regardless of umask), owners, device numbers and link counts', async () => {
     const r = await sh(`cd / && find fid hl wh sparse | sort | while read f; do stat -c '%n|%F|%a|%u:%g|%h|%t:%T' "$f"; done`);
