@@ -97,7 +97,7 @@ export function parseChallenges(value: string): Challenge[] {
 }
 
 export interface AuthOptions {
-  dispatcher: () => Promise<Dispatcher>;
+  dispatcher: (url: URL) => Promise<Dispatcher>;
   credentials: CredentialSource;
   retry: RetryPolicy;
   userAgent: string;
@@ -180,7 +180,7 @@ export class Authenticator {
         authorization = 'Basic ' + Buffer.from(`${creds.username}:${creds.password}`).toString('base64');
       }
     }
-    const dispatcher = await this.#opts.dispatcher();
+    const dispatcher = await this.#opts.dispatcher(url);
     const tokenWhat = `${what}: get token from ${url.origin}${url.pathname}`;
     const res = await withRetry(tokenWhat, this.#opts.retry, () => {
       this.#opts.onTokenRequest?.();

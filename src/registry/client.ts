@@ -13,6 +13,7 @@ import type { Descriptor, Digest } from '../oci/types.js';
 import { MANIFEST_ACCEPT, normalizeContentType } from '../oci/manifest.js';
 import { Authenticator, noCredentials, pullScopes, type CredentialSource } from './auth.js';
 import { endpointsFor, type Endpoint } from './endpoints.js';
+import { Transport } from './transport.js';
 import {
   DEFAULT_RETRY,
   discard,
@@ -37,6 +38,8 @@ export interface RegistryClientOptions {
   concurrency?: number;
   credentials?: CredentialSource;
   retry?: Partial<RetryPolicy>;
+  /** Proxy variables and TSPOD_CERTS_D are read from here (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface RequestOptions {
@@ -79,15 +82,16 @@ export class RegistryClient {
   readonly #concurrency: number;
   readonly #retry: RetryPolicy;
   readonly #auth: Authenticator;
-  #agent: Promise<Dispatcher & { close(): Promise<void> }> | undefined;
+  readonly #transport: Transport;
 
   constructor(opts: RegistryClientOptions) {
     this.#config = opts.config;
     this.#userAgent = opts.userAgent ?? 'tspod/0.1';
     this.#concurrency = opts.concurrency ?? 8;
     this.#retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.#transport = new Transport({ connections: this.#concurrency, ...(opts.env ? { env: opts.env } : {}) });
     this.#auth = new Authenticator({
-      dispatcher: () => this.#dispatcher(),
+      dispatcher: (url) => this.#dispatcher(url),
       credentials: opts.credentials ?? noCredentials,
       retry: this.#retry,
       userAgent: this.#userAgent,
@@ -95,14 +99,13 @@ export class RegistryClient {
     });
   }
 
-  #dispatcher(): Promise<Dispatcher & { close(): Promise<void> }> {
-    this.#agent ??= import('undici').then(({ Agent }) => new Agent({ connections: this.#concurrency }));
-    return this.#agent;
+  #dispatcher(url: URL): Promise<Dispatcher> {
+    return this.#transport.dispatcherFor(url);
   }
 
   /** Closes pooled connections. The client must not be used afterwards. */
   async close(): Promise<void> {
-    if (this.#agent) await (await this.#agent).close();
+    await this.#transport.close();
   }
 
   /**
@@ -185,7 +188,7 @@ export class RegistryClient {
       const exchange = async (): Promise<HttpResponse> => {
         if (!foreign) return this.#exchange(ep, ref, path, headers, what, retry, 'blob');
         // a foreign URL is another origin: never our credentials
-        const dispatcher = await this.#dispatcher();
+        const dispatcher = await this.#dispatcher(new URL(path));
         return withRetry(what, retry, () => {
           this.stats.blobRequests++;
           return send(dispatcher, new URL(path), { headers: { 'user-agent': this.#userAgent, ...headers } });
@@ -274,8 +277,8 @@ export class RegistryClient {
   async checkLogin(registry: string, credentials: CredentialSource): Promise<void> {
     const ep = endpointsFor(registry, this.#config).find((e) => !e.mirror)!;
     const what = `login ${registry}`;
-    const dispatcher = await this.#dispatcher();
     const url = new URL(ep.base + '/v2/');
+    const dispatcher = await this.#dispatcher(url);
     const headers = { 'user-agent': this.#userAgent };
     let res = await withRetry(what, this.#retry, () => send(dispatcher, url, { headers }));
     if (res.status === 200) {
@@ -288,7 +291,7 @@ export class RegistryClient {
     const challenge = res.headers['www-authenticate'];
     await discard(res.body);
     const auth = new Authenticator({
-      dispatcher: () => this.#dispatcher(), credentials, retry: this.#retry, userAgent: this.#userAgent,
+      dispatcher: (u) => this.#dispatcher(u), credentials, retry: this.#retry, userAgent: this.#userAgent,
     });
     const authorization = await auth.respond(what, ep.origin, registry, Array.isArray(challenge) ? challenge.join(', ') : challenge, [],
       { cache: false });
@@ -312,8 +315,8 @@ export class RegistryClient {
     kind: 'manifest' | 'blob',
     more: { scopes?: string[]; method?: SendOptions['method']; body?: Buffer | string } = {},
   ): Promise<HttpResponse> {
-    const dispatcher = await this.#dispatcher();
     const url = /^https?:\/\//i.test(path) ? new URL(path) : new URL(ep.base + path);
+    const dispatcher = await this.#dispatcher(url);
     const scope = more.scopes ?? pullScopes(ref.repository);
     const headers = { 'user-agent': this.#userAgent, ...extraHeaders };
     const attempt = (authorization: string | undefined) =>
