@@ -3,12 +3,10 @@
  * load, export, import. Re-exported by src/index.ts. Like the rest of the API, each call opens the
  * store (and the container records) of `roots` and closes them again.
  */
-import { readlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Store } from '../store/index.js';
-import { containersRoot, defaultRoots, storeRoot, type EngineRoots } from './state/paths.js';
-import { ContainerStore, type ContainerRecord } from './state/containers.js';
-import { detectCgroups, type Cgroup } from './runtime/cgroups/index.js';
+import { defaultRoots, storeRoot, type EngineRoots } from './state/paths.js';
+import type { ContainerRecord } from './state/containers.js';
+import { containerStore, openCgroup, reconcile } from './container/reconcile.js';
 import { loadEngineConfig, type EngineConfig } from './config/index.js';
 import { findImage } from './image/local.js';
 import { commitContainer, type CommitResult } from './image/commit.js';
@@ -39,44 +37,30 @@ async function withStore<T>(roots: EngineRoots | undefined, fn: (store: Store) =
   }
 }
 
-/** A container by full id, name, or unique id prefix (as docker resolves them). */
-export async function findContainer(containers: ContainerStore, ref: string): Promise<ContainerRecord> {
-  if (/^[a-f0-9]{64}$/.test(ref)) {
-    const rec = await containers.get(ref);
-    if (rec) return rec;
-  }
-  if (/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(ref)) {
-    const id = await readlink(join(containers.dir, 'names', ref)).catch(() => undefined);
-    const rec = id !== undefined && /^[a-f0-9]{64}$/.test(id) ? await containers.get(id) : undefined;
-    if (rec) return rec;
-  }
-  if (/^[a-f0-9]+$/.test(ref)) {
-    const found = (await containers.list()).filter((c) => c.id.startsWith(ref));
-    if (found.length > 1) throw fail('EINVAL', `multiple containers found with id prefix "${ref}": be more precise`);
-    if (found.length === 1) return found[0]!;
-  }
-  throw fail('ENOTFOUND', `no such container: ${ref}`);
-}
-
-/** Finds a container (name, id or id prefix) and its snapshot. */
+/**
+ * Finds a container (name, id or unique id prefix) and runs `fn` with its snapshot under the
+ * container's lock, so that rm, start or a restart cannot change or remove it while it is read.
+ */
 async function withContainer<T>(store: Store, roots: EngineRoots, ref: string, what: string,
   fn: (rec: ContainerRecord, snap: { upperDir: string; lowerDirs: string[] }) => Promise<T>): Promise<T> {
-  const rec = await findContainer(new ContainerStore(containersRoot(roots)), ref);
-  const snap = await store.getSnapshot(rec.id);
-  if (!snap) throw fail('ENOTFOUND', `${what} ${ref}: the container has no file system (snapshot ${rec.id.slice(0, 12)} is gone)`);
-  return fn(rec, snap);
+  const containers = containerStore(roots);
+  const { id } = await containers.find(ref);
+  const { rec: locked, release } = await containers.lock(id);
+  try {
+    const rec = await reconcile(containers, locked);
+    const snap = await store.getSnapshot(rec.id);
+    if (!snap) throw fail('ENOTFOUND', `${what} ${ref}: the container has no file system (snapshot ${rec.id.slice(0, 12)} is gone)`);
+    return await fn(rec, snap);
+  } finally {
+    release();
+  }
 }
 
-/** Freezes a running container's cgroup; returns the thaw, or undefined when it does not run. */
+/** Freezes a running container's cgroup; returns the thaw, or undefined when it does not run (or is paused already). */
 async function freeze(rec: ContainerRecord): Promise<(() => Promise<void>) | undefined> {
   if (rec.state !== 'running') return undefined;
-  const paths = (rec as { cgroupPaths?: string[] }).cgroupPaths;
-  let cg: Cgroup;
-  try {
-    cg = await (await detectCgroups()).open(rec.id, paths ? { paths } : undefined);
-  } catch {
-    return undefined; // its cgroup is gone: it does not run any more
-  }
+  const cg = await openCgroup(rec);
+  if (!cg) return undefined;
   await cg.freeze();
   return () => cg.thaw();
 }
@@ -140,8 +124,7 @@ export async function inspectImage(image: string, opts: Common = {}): Promise<Im
 }
 
 function commandOf(rec: ContainerRecord): string | undefined {
-  const r = rec as { path?: string; args?: string[] };
-  return r.path !== undefined ? [r.path, ...(r.args ?? [])].join(' ') : undefined;
+  return rec.path !== undefined ? [rec.path, ...(rec.args ?? [])].join(' ') : undefined;
 }
 
 /** Writes the images to `output` (a file path) or `stream`, as a docker-archive (default) or an oci-archive. */

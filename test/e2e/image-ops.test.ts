@@ -172,6 +172,25 @@ describe.skipIf(gate)('image operations end to end', () => {
     expect(a.Id).not.toBe(b.Id); // the configs differ (history comment, time); the layer does not
   });
 
+  it('commits a running container (paused meanwhile) and leaves it running', async () => {
+    const base = `${registry.host}/library/alpine:3.19`;
+    const d = await t.run(['run', '-d', '--network', 'none', '--name', 'c3', base, 'sh', '-c', 'echo started > /tmp/ticks; while true; do sleep 0.1; done']);
+    expect(d.code, d.stderr).toBe(0);
+    try {
+      for (let i = 0; i < 50 && !(await t.run(['ps'])).stdout.includes(' c3'); i++) await new Promise((r) => setTimeout(r, 100));
+      const c = await t.run(['commit', 'c3', `${registry.host}/test/running:v1`]);
+      expect(c.code, c.stderr).toBe(0);
+      const ps = await t.run(['ps']);
+      expect(ps.stdout).toMatch(/Up .* c3\n/); // thawed, still running
+      const r = await t.run(['run', '--network', 'none', '--rm', `${registry.host}/test/running:v1`, 'cat', '/tmp/ticks']);
+      expect(r.stdout).toBe('started\n');
+      const hist = await t.run(['history', '--no-trunc', `${registry.host}/test/running:v1`]);
+      expect(hist.stdout.split('\n')[1]).toContain('sh -c echo started'); // created_by: the container's command
+    } finally {
+      expect((await t.run(['rm', '-f', 'c3'])).code).toBe(0);
+    }
+  });
+
   it('refuses to commit a file named .wh.something, naming it, and creates no image', async () => {
     const base = `${registry.host}/library/alpine:3.19`;
     expect((await t.run(['run', '--network', 'none', '--name', 'c2', base, 'sh', '-c', 'mkdir -p /data && touch /data/.wh.something'])).code).toBe(0);
