@@ -97,8 +97,16 @@ export class Transport {
     const undici = await import('undici');
     const connections = this.#o.connections;
     if (proxyConfigured(this.#env)) {
+      const e = this.#env;
+      const pick = (...keys: string[]): string | undefined => keys.map((k) => e[k]).find((v) => v !== undefined && v !== '');
+      const httpProxy = pick('http_proxy', 'HTTP_PROXY');
+      const httpsProxy = pick('https_proxy', 'HTTPS_PROXY') ?? httpProxy;
+      const noProxy = pick('no_proxy', 'NO_PROXY');
       return new undici.EnvHttpProxyAgent({
         connections,
+        ...(httpProxy !== undefined ? { httpProxy } : {}),
+        ...(httpsProxy !== undefined ? { httpsProxy } : {}),
+        ...(noProxy !== undefined ? { noProxy } : {}),
         ...(connect ? { connect, requestTls: connect } : {}),
       }) as unknown as Closable;
     }
