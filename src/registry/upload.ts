@@ -83,10 +83,10 @@ export class RegistryUploader {
    * `retry` applies to connection errors and 5xx; requests that move an upload session use none.
    */
   async #request(ref: Reference, what: string, method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH', url: URL,
-    headers: Record<string, string>, body: Buffer | undefined, retry: RetryPolicy, scope?: string): Promise<HttpResponse> {
+    headers: Record<string, string>, body: Buffer | undefined, retry: RetryPolicy, scope?: string[]): Promise<HttpResponse> {
     const dispatcher = await this.#dispatcher();
     const origin = new URL(this.#base(ref)).origin;
-    const sc = scope ?? `repository:${ref.repository}:pull,push`;
+    const sc = scope ?? [`repository:${ref.repository}:pull,push`];
     const h = { 'user-agent': this.#userAgent, ...headers };
     const attempt = (authorization: string | undefined) =>
       withRetry(what, retry, () => send(dispatcher, url, { method, headers: h, body, authorization, authOrigin: origin }));
@@ -126,12 +126,12 @@ export class RegistryUploader {
   async #start(ref: Reference, digest: Digest, from?: string): Promise<{ mounted: true } | { mounted: false; location: URL }> {
     const what = `push ${ref.registry}/${ref.repository}: start upload of ${digest}`;
     const url = new URL(`${this.#base(ref)}/v2/${ref.repository}/blobs/uploads/`);
-    let scope: string | undefined;
+    let scope: string[] | undefined;
     if (from !== undefined) {
       url.searchParams.set('mount', digest);
       url.searchParams.set('from', from);
       this.stats.mounts++;
-      scope = `repository:${ref.repository}:pull,push repository:${from}:pull`;
+      scope = [`repository:${ref.repository}:pull,push`, `repository:${from}:pull`];
     }
     const res = await this.#request(ref, what, 'POST', url, { 'content-length': '0' }, Buffer.alloc(0), this.#retry, scope);
     await discard(res.body);
