@@ -100,7 +100,8 @@ export class Store {
     const s = new Store(root, opts.sys ?? realSys());
     try {
       await mkdir(root, { recursive: true, mode: 0o700 });
-      for (const d of ['blobs/sha256', 'ingest', 'layers', 'l', 'snapshots', 'locks', 'tmp']) {
+      // tmp/ is created under the lock below: an opener holding it exclusively may be emptying it.
+      for (const d of ['blobs/sha256', 'ingest', 'layers', 'l', 'snapshots', 'locks']) {
         await mkdir(join(root, d), { recursive: true, mode: 0o700 });
       }
     } catch (err) {
@@ -125,6 +126,7 @@ export class Store {
     }
     s.storeLock = await acquireFlock(s.sys, lockPath, `store ${root}`, { shared: true });
     try {
+      await mkdir(join(root, 'tmp'), { recursive: true, mode: 0o700 });
       const versionPath = join(root, 'version');
       if (!(await exists(versionPath))) {
         await writeFileDurable(versionPath, join(root, 'tmp', 'version-' + randomSuffix()), `${STORE_VERSION}\n`);
