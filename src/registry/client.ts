@@ -83,6 +83,8 @@ export class RegistryClient {
   readonly #retry: RetryPolicy;
   readonly #auth: Authenticator;
   readonly #transport: Transport;
+  /** https origins of insecure registries that turned out not to speak TLS. */
+  readonly #failedProbes = new Set<string>();
 
   constructor(opts: RegistryClientOptions) {
     this.#config = opts.config;
@@ -99,8 +101,8 @@ export class RegistryClient {
     });
   }
 
-  #dispatcher(url: URL): Promise<Dispatcher> {
-    return this.#transport.dispatcherFor(url);
+  #dispatcher(url: URL, ep?: Endpoint): Promise<Dispatcher> {
+    return this.#transport.dispatcherFor(url, ep && ep.tlsVerify === false && url.origin === ep.origin ? { tlsVerify: false } : {});
   }
 
   /** Closes pooled connections. The client must not be used afterwards. */
@@ -236,13 +238,20 @@ export class RegistryClient {
   }
 
   /** Tries each endpoint in turn; a mirror that fails in any way hands over to the next one. */
-  async #acrossEndpoints<T>(ref: Reference, what: string, fn: (ep: Endpoint, retry: RetryPolicy) => Promise<T>): Promise<T> {
-    const endpoints = endpointsFor(ref.registry, this.#config);
+  async #acrossEndpoints<T>(ref: Reference, what: string, fn: (ep: Endpoint, retry: RetryPolicy) => Promise<T>,
+    registryOnly = false): Promise<T> {
+    const endpoints = endpointsFor(ref.registry, this.#config)
+      .filter((ep) => !(registryOnly && ep.mirror) && !(ep.probe && this.#failedProbes.has(ep.origin)));
     const mirrorErrors: string[] = [];
     for (const ep of endpoints) {
       try {
-        return await fn(ep, ep.mirror ? MIRROR_RETRY : this.#retry);
+        return await fn(ep, ep.mirror || ep.probe ? MIRROR_RETRY : this.#retry);
       } catch (err) {
+        if (ep.probe && err instanceof TspodError && err.code === 'ENETWORK') {
+          // no TLS there: this insecure registry speaks plain http; do not ask again
+          this.#failedProbes.add(ep.origin);
+          continue;
+        }
         if (!ep.mirror) {
           if (mirrorErrors.length > 0 && err instanceof TspodError) {
             // keep the upstream's code; mention the mirrors so a misconfiguration is visible
@@ -263,11 +272,10 @@ export class RegistryClient {
    * one 401 challenge. The caller reads or discards the body.
    */
   async request(ref: Reference, opts: RequestOptions): Promise<HttpResponse> {
-    const ep = endpointsFor(ref.registry, this.#config).find((e) => !e.mirror)!;
     const what = opts.what ?? `${(opts.method ?? 'GET').toLowerCase()} ${ref.registry}/${ref.repository}`;
-    return this.#exchange(ep, ref, opts.path, opts.headers ?? {}, what, this.#retry, opts.kind ?? 'blob', {
+    return this.#acrossEndpoints(ref, what, (ep, retry) => this.#exchange(ep, ref, opts.path, opts.headers ?? {}, what, retry, opts.kind ?? 'blob', {
       scopes: opts.scopes, method: opts.method, body: opts.body,
-    });
+    }), true);
   }
 
   /**
@@ -275,12 +283,16 @@ export class RegistryClient {
    * the credentials, or Basic). EAUTH when the registry refuses them. Nothing is cached.
    */
   async checkLogin(registry: string, credentials: CredentialSource): Promise<void> {
-    const ep = endpointsFor(registry, this.#config).find((e) => !e.mirror)!;
     const what = `login ${registry}`;
+    const ref = { registry, repository: '' } as Reference;
+    await this.#acrossEndpoints(ref, what, (ep, retry) => this.#checkLoginAt(ep, registry, credentials, what, retry), true);
+  }
+
+  async #checkLoginAt(ep: Endpoint, registry: string, credentials: CredentialSource, what: string, retry: RetryPolicy): Promise<void> {
     const url = new URL(ep.base + '/v2/');
-    const dispatcher = await this.#dispatcher(url);
+    const dispatcher = await this.#dispatcher(url, ep);
     const headers = { 'user-agent': this.#userAgent };
-    let res = await withRetry(what, this.#retry, () => send(dispatcher, url, { headers }));
+    let res = await withRetry(what, retry, () => send(dispatcher, url, { headers }));
     if (res.status === 200) {
       await discard(res.body);
       // a registry without auth accepts anyone: only a challenge can check the password, so ask the
@@ -295,7 +307,7 @@ export class RegistryClient {
     });
     const authorization = await auth.respond(what, ep.origin, registry, Array.isArray(challenge) ? challenge.join(', ') : challenge, [],
       { cache: false });
-    res = await withRetry(what, this.#retry, () => send(dispatcher, url, { headers, authorization, authOrigin: ep.origin }));
+    res = await withRetry(what, retry, () => send(dispatcher, url, { headers, authorization, authOrigin: ep.origin }));
     if (res.status === 401 || res.status === 403) {
       await discard(res.body);
       throw fail('EAUTH', `${what}: the registry refused the credentials (HTTP ${res.status})`);
@@ -316,7 +328,7 @@ export class RegistryClient {
     more: { scopes?: string[]; method?: SendOptions['method']; body?: Buffer | string } = {},
   ): Promise<HttpResponse> {
     const url = /^https?:\/\//i.test(path) ? new URL(path) : new URL(ep.base + path);
-    const dispatcher = await this.#dispatcher(url);
+    const dispatcher = await this.#dispatcher(url, ep);
     const scope = more.scopes ?? pullScopes(ref.repository);
     const headers = { 'user-agent': this.#userAgent, ...extraHeaders };
     const attempt = (authorization: string | undefined) =>

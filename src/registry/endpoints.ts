@@ -13,6 +13,14 @@ export interface Endpoint {
   /** The registry this endpoint serves (as in the reference), used to look up credentials. */
   registry: string;
   mirror: boolean;
+  /** false for hosts listed in insecureRegistries: https is spoken without verifying the certificate. */
+  tlsVerify?: boolean;
+  /**
+   * An https attempt at an insecure registry before its plain-http endpoint (docker's order): when it
+   * cannot be reached over TLS at all (connection error), the next endpoint is tried; an HTTP answer
+   * from it is final.
+   */
+  probe?: boolean;
 }
 
 /** Splits "host:port", "[::1]:5000", "host" into the hostname (brackets removed) and the port. */
@@ -48,16 +56,33 @@ export function registryBaseUrl(registry: string, config: EngineConfig): string 
   return `${isInsecure(registry, config) ? 'http' : 'https'}://${host}`;
 }
 
-/** Mirrors first (in configured order), then the registry. */
+/** True if `host` (host:port of a URL) is listed in insecureRegistries (certificates are not verified). */
+export function skipsTlsVerify(host: string, config: EngineConfig): boolean {
+  const list = config.insecureRegistries ?? [];
+  if (list.includes(host)) return true;
+  const { hostname } = splitHostPort(host);
+  return list.some((e) => splitHostPort(e).port === undefined && splitHostPort(e).hostname === hostname);
+}
+
+/**
+ * Mirrors first (in configured order), then the registry. An insecure registry that is not on loopback
+ * is tried over https without verification first, then over plain http (as docker does); loopback
+ * registries are always plain http.
+ */
 export function endpointsFor(registry: string, config: EngineConfig): Endpoint[] {
   const mirrors = config.registryMirrors ?? {};
   const key = isDockerHub(registry) ? DEFAULT_REGISTRY : registry;
   const urls = mirrors[key] ?? (isDockerHub(registry) ? mirrors['index.docker.io'] : undefined) ?? [];
   const out: Endpoint[] = urls.map((u) => {
     const base = u.replace(/\/+$/, '').replace(/\/v2$/, '');
-    return { base, origin: new URL(base).origin, registry, mirror: true };
+    const url = new URL(base);
+    return { base, origin: url.origin, registry, mirror: true, tlsVerify: !(url.protocol === 'https:' && skipsTlsVerify(url.host, config)) };
   });
   const base = registryBaseUrl(registry, config);
+  if (base.startsWith('http:') && !isLoopbackHost(registry)) {
+    const tls = base.replace(/^http:/, 'https:');
+    out.push({ base: tls, origin: new URL(tls).origin, registry, mirror: false, tlsVerify: false, probe: true });
+  }
   out.push({ base, origin: new URL(base).origin, registry, mirror: false });
   return out;
 }

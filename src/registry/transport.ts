@@ -113,9 +113,20 @@ export class Transport {
     return new undici.Agent({ connections, ...(connect ? { connect } : {}) });
   }
 
-  /** The dispatcher for a request to `url` (redirects it leads to travel on the same one). */
-  async dispatcherFor(url: URL | string): Promise<Dispatcher> {
+  /**
+   * The dispatcher for a request to `url` (redirects it leads to travel on the same one).
+   * `tlsVerify: false` (an insecure registry) accepts any certificate from that host.
+   */
+  async dispatcherFor(url: URL | string, opts: { tlsVerify?: boolean } = {}): Promise<Dispatcher> {
     const u = typeof url === 'string' ? new URL(url) : url;
+    if (u.protocol === 'https:' && opts.tlsVerify === false) {
+      let p = this.#perHost.get('insecure ' + u.host);
+      if (!p) {
+        p = this.#make({ rejectUnauthorized: false });
+        this.#perHost.set('insecure ' + u.host, p);
+      }
+      return (await p)!;
+    }
     if (u.protocol === 'https:') {
       let p = this.#perHost.get(u.host);
       if (!p) {

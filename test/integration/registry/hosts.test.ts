@@ -139,6 +139,15 @@ describe.skipIf(gate)('hosts: private CA over TLS, HTTP proxy', () => {
     expect(res.layersFetched).toBe(1);
   });
 
+  it('accepts any certificate from a host listed in insecureRegistries, and only from that host', async () => {
+    const insecure = { ...mirrorConfig(), insecureRegistries: [tlsHost] };
+    const res = await pull(image, insecure, { TSPOD_CERTS_D: join(dir, 'empty') });
+    expect(res.layersFetched).toBe(1);
+    // another port of the same address is not covered
+    const other = { ...mirrorConfig(), insecureRegistries: ['127.0.0.1:1'] };
+    await expect(pull(image, other, { TSPOD_CERTS_D: join(dir, 'empty') })).rejects.toThrow(/certificate/i);
+  });
+
   it('goes through HTTP_PROXY, and around it for NO_PROXY hosts', async () => {
     connects.length = 0;
     const img = `${fixture.host}/${FIXTURE_IMAGES.busybox}`;

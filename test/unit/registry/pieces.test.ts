@@ -41,6 +41,16 @@ describe('endpoints', () => {
     expect(eps.every((e) => e.registry === 'docker.io')).toBe(true);
     expect(endpointsFor('ghcr.io', {}).map((e) => e.base)).toEqual(['https://ghcr.io']);
   });
+
+  it('tries an insecure registry over https without verification first, then http; loopback is http only', () => {
+    const config = { insecureRegistries: ['myhost:5000'], registryMirrors: { 'myhost:5000': ['https://myhost:5000/'] } };
+    expect(endpointsFor('myhost:5000', config).map((e) => [e.base, e.mirror, e.tlsVerify ?? true, e.probe ?? false])).toEqual([
+      ['https://myhost:5000', true, false, false],
+      ['https://myhost:5000', false, false, true],
+      ['http://myhost:5000', false, true, false],
+    ]);
+    expect(endpointsFor('127.0.0.1:5000', config).map((e) => e.base)).toEqual(['http://127.0.0.1:5000']);
+  });
 });
 
 describe('WWW-Authenticate parsing', () => {
