@@ -155,60 +155,66 @@ export async function publishLayer(store: Store, b: LayerBuild, chainId: Digest,
 }
 
 export async function commitContainer(opts: CommitOptions): Promise<CommitResult> {
-  const what = opts.what ?? `commit ${opts.upperDir}`;
-  const { store, parent } = opts;
-  const ref = parseReference(opts.ref);
-  if (ref.digest !== undefined) throw fail('EINVAL', `${what}: target "${opts.ref}" names a digest; give a name[:tag]`);
-  const name = refName(ref);
-  const changes = (opts.changes ?? []).map((c) => parseChange(c));
-  const upper = await stat(opts.upperDir).catch((err) => {
-    throw fail('ENOTFOUND', `${what}: its upper directory ${opts.upperDir}: ${messageOf(err)}`, err);
-  });
-  if (!upper.isDirectory()) throw fail('EINVAL', `${what}: ${opts.upperDir} is not a directory`);
+  // GC must not collect what this writes before the ref names it (store/gc.ts: leases)
+  const releaseLease = await opts.store.lease();
+  try {
+    const what = opts.what ?? `commit ${opts.upperDir}`;
+    const { store, parent } = opts;
+    const ref = parseReference(opts.ref);
+    if (ref.digest !== undefined) throw fail('EINVAL', `${what}: target "${opts.ref}" names a digest; give a name[:tag]`);
+    const name = refName(ref);
+    const changes = (opts.changes ?? []).map((c) => parseChange(c));
+    const upper = await stat(opts.upperDir).catch((err) => {
+      throw fail('ENOTFOUND', `${what}: its upper directory ${opts.upperDir}: ${messageOf(err)}`, err);
+    });
+    if (!upper.isDirectory()) throw fail('EINVAL', `${what}: ${opts.upperDir} is not a directory`);
 
-  const built = await buildLayer(store, upperDirTar(opts.upperDir, { sys: opts.sys, what, skipEmptyFiles: MOUNT_POINT_FILES }), opts.sys);
-  const parentDiffIds = parent.config.rootfs.diff_ids;
-  const diffIds = [...parentDiffIds, built.diffId];
-  const chain = chainIds(diffIds);
-  await publishLayer(store, built, chain[chain.length - 1]!, parent.chain.length > 0 ? parent.chain[parent.chain.length - 1]! : null);
+    const built = await buildLayer(store, upperDirTar(opts.upperDir, { sys: opts.sys, what, skipEmptyFiles: MOUNT_POINT_FILES }), opts.sys);
+    const parentDiffIds = parent.config.rootfs.diff_ids;
+    const diffIds = [...parentDiffIds, built.diffId];
+    const chain = chainIds(diffIds);
+    await publishLayer(store, built, chain[chain.length - 1]!, parent.chain.length > 0 ? parent.chain[parent.chain.length - 1]! : null);
 
-  const now = (opts.now ?? new Date()).toISOString();
-  const config = JSON.parse((await store.readBlob(parent.imageId)).toString('utf8')) as Record<string, unknown>;
-  config.created = now;
-  if (opts.author !== undefined) config.author = opts.author;
-  const exec: ExecConfig = { ...((config.config as ExecConfig | undefined) ?? {}) };
-  for (const c of changes) applyChange(exec, c);
-  config.config = exec;
-  config.rootfs = { type: 'layers', diff_ids: diffIds };
-  const history: HistoryEntry[] = Array.isArray(config.history) ? [...(config.history as HistoryEntry[])] : [];
-  const entry: HistoryEntry = { created: now };
-  if (opts.author !== undefined) entry.author = opts.author;
-  entry.created_by = opts.createdBy ?? 'tspod commit';
-  if (opts.message !== undefined && opts.message !== '') entry.comment = opts.message;
-  history.push(entry);
-  config.history = history;
-  delete config.container;
-  delete config.container_config;
-  const configBytes = Buffer.from(JSON.stringify(config));
-  const imageId = await store.putBlob(configBytes);
+    const now = (opts.now ?? new Date()).toISOString();
+    const config = JSON.parse((await store.readBlob(parent.imageId)).toString('utf8')) as Record<string, unknown>;
+    config.created = now;
+    if (opts.author !== undefined) config.author = opts.author;
+    const exec: ExecConfig = { ...((config.config as ExecConfig | undefined) ?? {}) };
+    for (const c of changes) applyChange(exec, c);
+    config.config = exec;
+    config.rootfs = { type: 'layers', diff_ids: diffIds };
+    const history: HistoryEntry[] = Array.isArray(config.history) ? [...(config.history as HistoryEntry[])] : [];
+    const entry: HistoryEntry = { created: now };
+    if (opts.author !== undefined) entry.author = opts.author;
+    entry.created_by = opts.createdBy ?? 'tspod commit';
+    if (opts.message !== undefined && opts.message !== '') entry.comment = opts.message;
+    history.push(entry);
+    config.history = history;
+    delete config.container;
+    delete config.container_config;
+    const configBytes = Buffer.from(JSON.stringify(config));
+    const imageId = await store.putBlob(configBytes);
 
-  const docker = parent.manifest.mediaType === MediaType.DockerManifest;
-  const layer: Descriptor = { mediaType: docker ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip, digest: built.digest, size: built.size };
-  const manifest: ImageManifest = {
-    schemaVersion: 2,
-    mediaType: docker ? MediaType.DockerManifest : MediaType.OciManifest,
-    config: { mediaType: docker ? MediaType.DockerConfig : MediaType.OciConfig, digest: imageId, size: configBytes.length },
-    layers: [...parent.manifest.layers.map(stripDescriptor), layer],
-  };
-  const manifestDigest = await store.putBlob(Buffer.from(JSON.stringify(manifest)));
-  await store.setRef(name, manifestDigest);
-  return {
-    name,
-    familiarName: familiarString(parseReference(name)),
-    imageId,
-    manifestDigest,
-    layer: { digest: built.digest, diffId: built.diffId, size: built.size, uncompressedSize: built.uncompressedSize },
-  };
+    const docker = parent.manifest.mediaType === MediaType.DockerManifest;
+    const layer: Descriptor = { mediaType: docker ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip, digest: built.digest, size: built.size };
+    const manifest: ImageManifest = {
+      schemaVersion: 2,
+      mediaType: docker ? MediaType.DockerManifest : MediaType.OciManifest,
+      config: { mediaType: docker ? MediaType.DockerConfig : MediaType.OciConfig, digest: imageId, size: configBytes.length },
+      layers: [...parent.manifest.layers.map(stripDescriptor), layer],
+    };
+    const manifestDigest = await store.putBlob(Buffer.from(JSON.stringify(manifest)));
+    await store.setRef(name, manifestDigest);
+    return {
+      name,
+      familiarName: familiarString(parseReference(name)),
+      imageId,
+      manifestDigest,
+      layer: { digest: built.digest, diffId: built.diffId, size: built.size, uncompressedSize: built.uncompressedSize },
+    };
+  } finally {
+    await releaseLease();
+  }
 }
 
 function stripDescriptor(d: Descriptor): Descriptor {

@@ -47,36 +47,42 @@ async function plainTar(input: Readable): Promise<Readable> {
 }
 
 export async function importTarball(input: Readable, opts: ImportOptions): Promise<ImportResult> {
-  const { store } = opts;
-  const changes = (opts.changes ?? []).map((c) => parseChange(c));
-  if (opts.ref !== undefined && parseReference(opts.ref).digest !== undefined) {
-    throw fail('EINVAL', `import: target "${opts.ref}" names a digest; give name[:tag]`);
+  // GC must not collect what this writes before the ref names it (store/gc.ts: leases)
+  const releaseLease = await opts.store.lease();
+  try {
+    const { store } = opts;
+    const changes = (opts.changes ?? []).map((c) => parseChange(c));
+    if (opts.ref !== undefined && parseReference(opts.ref).digest !== undefined) {
+      throw fail('EINVAL', `import: target "${opts.ref}" names a digest; give name[:tag]`);
+    }
+    const built = await buildLayer(store, await plainTar(input));
+    await publishLayer(store, built, built.diffId, null);
+    const now = (opts.now ?? new Date()).toISOString();
+    const p = hostPlatform();
+    const exec: ExecConfig = {};
+    for (const c of changes) applyChange(exec, c);
+    const config = {
+      created: now,
+      architecture: p.architecture,
+      os: p.os,
+      ...(p.variant ? { variant: p.variant } : {}),
+      config: exec,
+      rootfs: { type: 'layers', diff_ids: [built.diffId] },
+      history: [{ created: now, created_by: 'tspod import', ...(opts.message ? { comment: opts.message } : {}) }],
+    };
+    const configBytes = Buffer.from(JSON.stringify(config));
+    const imageId = await store.putBlob(configBytes);
+    const manifest: ImageManifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { mediaType: MediaType.OciConfig, digest: imageId, size: configBytes.length },
+      layers: [{ mediaType: MediaType.OciLayerGzip, digest: built.digest, size: built.size }],
+    };
+    const manifestDigest = await store.putBlob(Buffer.from(JSON.stringify(manifest)));
+    const name = refName(parseReference(opts.ref ?? `localhost/imported-${digestHex(imageId).slice(0, 12)}:latest`));
+    await store.setRef(name, manifestDigest);
+    return { name, familiarName: familiarString(parseReference(name)), imageId, manifestDigest };
+  } finally {
+    await releaseLease();
   }
-  const built = await buildLayer(store, await plainTar(input));
-  await publishLayer(store, built, built.diffId, null);
-  const now = (opts.now ?? new Date()).toISOString();
-  const p = hostPlatform();
-  const exec: ExecConfig = {};
-  for (const c of changes) applyChange(exec, c);
-  const config = {
-    created: now,
-    architecture: p.architecture,
-    os: p.os,
-    ...(p.variant ? { variant: p.variant } : {}),
-    config: exec,
-    rootfs: { type: 'layers', diff_ids: [built.diffId] },
-    history: [{ created: now, created_by: 'tspod import', ...(opts.message ? { comment: opts.message } : {}) }],
-  };
-  const configBytes = Buffer.from(JSON.stringify(config));
-  const imageId = await store.putBlob(configBytes);
-  const manifest: ImageManifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: { mediaType: MediaType.OciConfig, digest: imageId, size: configBytes.length },
-    layers: [{ mediaType: MediaType.OciLayerGzip, digest: built.digest, size: built.size }],
-  };
-  const manifestDigest = await store.putBlob(Buffer.from(JSON.stringify(manifest)));
-  const name = refName(parseReference(opts.ref ?? `localhost/imported-${digestHex(imageId).slice(0, 12)}:latest`));
-  await store.setRef(name, manifestDigest);
-  return { name, familiarName: familiarString(parseReference(name)), imageId, manifestDigest };
 }

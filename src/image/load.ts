@@ -285,21 +285,27 @@ async function loadOci(store: Store, x: Extracted, what: string): Promise<LoadRe
 }
 
 export async function loadArchive(input: Readable, opts: LoadOptions): Promise<LoadResult> {
-  const what = opts.what ?? 'load';
-  const dir = join(opts.store.root, 'tmp', 'load-' + randomBytes(6).toString('hex'));
-  await mkdir(dir, { mode: 0o700 });
+  // GC must not collect what this writes before the ref names it (store/gc.ts: leases)
+  const releaseLease = await opts.store.lease();
   try {
-    let x: Extracted;
+    const what = opts.what ?? 'load';
+    const dir = join(opts.store.root, 'tmp', 'load-' + randomBytes(6).toString('hex'));
+    await mkdir(dir, { mode: 0o700 });
     try {
-      x = await extract(input, dir, what);
-    } catch (err) {
-      if (err instanceof TspodError) throw fail(err.code, err.message.startsWith(what) ? err.message : `${what}: ${err.message}`, err);
-      throw fail('EINVAL', `${what}: ${messageOf(err)}`, err);
+      let x: Extracted;
+      try {
+        x = await extract(input, dir, what);
+      } catch (err) {
+        if (err instanceof TspodError) throw fail(err.code, err.message.startsWith(what) ? err.message : `${what}: ${err.message}`, err);
+        throw fail('EINVAL', `${what}: ${messageOf(err)}`, err);
+      }
+      if (x.files.has('manifest.json')) return await loadDocker(opts.store, x, what);
+      if (x.files.has('index.json')) return await loadOci(opts.store, x, what);
+      throw fail('EINVAL', `${what}: neither a docker-archive (no manifest.json) nor an oci-archive (no index.json)`);
+    } finally {
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }
-    if (x.files.has('manifest.json')) return await loadDocker(opts.store, x, what);
-    if (x.files.has('index.json')) return await loadOci(opts.store, x, what);
-    throw fail('EINVAL', `${what}: neither a docker-archive (no manifest.json) nor an oci-archive (no index.json)`);
   } finally {
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    await releaseLease();
   }
 }

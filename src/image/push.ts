@@ -39,58 +39,63 @@ export interface PushResult {
 }
 
 export async function pushImage(source: string, opts: PushOptions): Promise<PushResult> {
-  const { store } = opts;
-  const img = await findImage(store, source);
-  const dest = parseReference(opts.destination ?? (img.byId || img.name === undefined ? source : img.name));
-  if (opts.destination === undefined && (img.byId || img.name === undefined)) {
-    throw fail('EINVAL', `push ${source}: an image ID has no registry to push to; give a destination reference`);
-  }
-  const tag = dest.tag ?? 'latest';
-  const destRef = { registry: dest.registry, repository: dest.repository, tag };
-  const what = `push ${formatReference(destRef)}`;
-  const manifestBytes = await store.readBlob(img.manifestDigest);
-  const mediaType = img.manifest.mediaType ?? mediaTypeOf(manifestBytes) ?? MediaType.OciManifest;
-
-  // Repositories of the same registry that hold each blob: candidates for a cross-repository mount.
-  const mountFrom = new Map<Digest, string[]>();
-  for (const r of await store.listRefs()) {
-    let ref;
-    try {
-      ref = parseReference(r.name);
-    } catch {
-      continue;
-    }
-    if (ref.registry !== dest.registry || ref.repository === dest.repository) continue;
-    const other = await loadImage(store, r.digest, r.name).catch(() => undefined);
-    if (!other) continue;
-    for (const d of [...other.manifest.layers, other.manifest.config]) {
-      const list = mountFrom.get(d.digest) ?? [];
-      if (!list.includes(ref.repository)) list.push(ref.repository);
-      mountFrom.set(d.digest, list);
-    }
-  }
-
-  const uploader = new RegistryUploader({ config: opts.config, credentials: opts.credentials ?? fileCredentials(), ...opts.upload });
-  const emit = opts.onEvent ?? (() => {});
+  const releaseLease = await opts.store.lease();
   try {
-    const blobs: Descriptor[] = [...img.manifest.layers, img.manifest.config];
-    for (const b of blobs) {
-      if (!(await store.hasBlob(b.digest))) {
-        throw fail('ENOTFOUND', `${what}: blob ${b.digest} of ${source} is not in the local store`);
+    const { store } = opts;
+    const img = await findImage(store, source);
+    const dest = parseReference(opts.destination ?? (img.byId || img.name === undefined ? source : img.name));
+    if (opts.destination === undefined && (img.byId || img.name === undefined)) {
+      throw fail('EINVAL', `push ${source}: an image ID has no registry to push to; give a destination reference`);
+    }
+    const tag = dest.tag ?? 'latest';
+    const destRef = { registry: dest.registry, repository: dest.repository, tag };
+    const what = `push ${formatReference(destRef)}`;
+    const manifestBytes = await store.readBlob(img.manifestDigest);
+    const mediaType = img.manifest.mediaType ?? mediaTypeOf(manifestBytes) ?? MediaType.OciManifest;
+
+    // Repositories of the same registry that hold each blob: candidates for a cross-repository mount.
+    const mountFrom = new Map<Digest, string[]>();
+    for (const r of await store.listRefs()) {
+      let ref;
+      try {
+        ref = parseReference(r.name);
+      } catch {
+        continue;
+      }
+      if (ref.registry !== dest.registry || ref.repository === dest.repository) continue;
+      const other = await loadImage(store, r.digest, r.name).catch(() => undefined);
+      if (!other) continue;
+      for (const d of [...other.manifest.layers, other.manifest.config]) {
+        const list = mountFrom.get(d.digest) ?? [];
+        if (!list.includes(ref.repository)) list.push(ref.repository);
+        mountFrom.set(d.digest, list);
       }
     }
-    for (const b of blobs) {
-      emit({ type: 'blob', digest: b.digest, size: b.size, outcome: 'uploading' });
-      const outcome = await uploader.pushBlob(destRef, b, () => createReadStream(store.blobPath(b.digest), { highWaterMark: 1 << 20 }), mountFrom.get(b.digest) ?? []);
-      emit({ type: 'blob', digest: b.digest, size: b.size, outcome });
+
+    const uploader = new RegistryUploader({ config: opts.config, credentials: opts.credentials ?? fileCredentials(), ...opts.upload });
+    const emit = opts.onEvent ?? (() => {});
+    try {
+      const blobs: Descriptor[] = [...img.manifest.layers, img.manifest.config];
+      for (const b of blobs) {
+        if (!(await store.hasBlob(b.digest))) {
+          throw fail('ENOTFOUND', `${what}: blob ${b.digest} of ${source} is not in the local store`);
+        }
+      }
+      for (const b of blobs) {
+        emit({ type: 'blob', digest: b.digest, size: b.size, outcome: 'uploading' });
+        const outcome = await uploader.pushBlob(destRef, b, () => createReadStream(store.blobPath(b.digest), { highWaterMark: 1 << 20 }), mountFrom.get(b.digest) ?? []);
+        emit({ type: 'blob', digest: b.digest, size: b.size, outcome });
+      }
+      const digest = await uploader.putManifest(destRef, tag, manifestBytes, mediaType);
+      if (digest !== img.manifestDigest) throw fail('EINTERNAL', `${what}: pushed manifest ${digest}, stored ${img.manifestDigest}`);
+      const name = formatReference(destRef);
+      opts.onStats?.(uploader.stats);
+      return { name, familiarName: familiarString(destRef), tag, manifestDigest: digest, size: manifestBytes.length };
+    } finally {
+      await uploader.close();
     }
-    const digest = await uploader.putManifest(destRef, tag, manifestBytes, mediaType);
-    if (digest !== img.manifestDigest) throw fail('EINTERNAL', `${what}: pushed manifest ${digest}, stored ${img.manifestDigest}`);
-    const name = formatReference(destRef);
-    opts.onStats?.(uploader.stats);
-    return { name, familiarName: familiarString(destRef), tag, manifestDigest: digest, size: manifestBytes.length };
   } finally {
-    await uploader.close();
+    await releaseLease();
   }
 }
 

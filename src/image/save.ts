@@ -184,35 +184,40 @@ async function ociEntries(store: Store, images: LocalImage[]): Promise<Entry[]> 
 }
 
 export async function saveImages(refs: string[], opts: SaveOptions): Promise<SaveResult> {
-  if (refs.length === 0) throw fail('EINVAL', 'save: name at least one image');
-  const format = opts.format ?? 'docker-archive';
-  if (format !== 'docker-archive' && format !== 'oci-archive') {
-    throw fail('EINVAL', `save: unknown format "${format as string}": use docker-archive or oci-archive`);
-  }
-  const images: LocalImage[] = [];
-  for (const r of refs) images.push(await findImage(opts.store, r));
-  const entries = format === 'docker-archive' ? await dockerEntries(opts.store, images) : await ociEntries(opts.store, images);
-  let bytes = 0;
-  const counter = async function* (src: AsyncIterable<Buffer>) {
-    for await (const c of src) {
-      bytes += c.length;
-      yield c;
+  const releaseLease = await opts.store.lease();
+  try {
+    if (refs.length === 0) throw fail('EINVAL', 'save: name at least one image');
+    const format = opts.format ?? 'docker-archive';
+    if (format !== 'docker-archive' && format !== 'oci-archive') {
+      throw fail('EINVAL', `save: unknown format "${format as string}": use docker-archive or oci-archive`);
     }
-  };
-  if (opts.output !== undefined) {
-    const tmp = `${opts.output}.tmp-${randomBytes(4).toString('hex')}`;
-    try {
-      await pipeline(Readable.from(counter(archive(entries))), createWriteStream(tmp, { mode: 0o644 }));
-      await rename(tmp, opts.output);
-    } catch (err) {
-      await rm(tmp, { force: true }).catch(() => undefined);
-      if (err instanceof TspodError) throw err;
-      throw fail('ESYS', `save to ${opts.output}: ${messageOf(err)}`, err);
+    const images: LocalImage[] = [];
+    for (const r of refs) images.push(await findImage(opts.store, r));
+    const entries = format === 'docker-archive' ? await dockerEntries(opts.store, images) : await ociEntries(opts.store, images);
+    let bytes = 0;
+    const counter = async function* (src: AsyncIterable<Buffer>) {
+      for await (const c of src) {
+        bytes += c.length;
+        yield c;
+      }
+    };
+    if (opts.output !== undefined) {
+      const tmp = `${opts.output}.tmp-${randomBytes(4).toString('hex')}`;
+      try {
+        await pipeline(Readable.from(counter(archive(entries))), createWriteStream(tmp, { mode: 0o644 }));
+        await rename(tmp, opts.output);
+      } catch (err) {
+        await rm(tmp, { force: true }).catch(() => undefined);
+        if (err instanceof TspodError) throw err;
+        throw fail('ESYS', `save to ${opts.output}: ${messageOf(err)}`, err);
+      }
+    } else if (opts.stream) {
+      await pipeline(Readable.from(counter(archive(entries))), opts.stream, { end: false });
+    } else {
+      throw fail('EINVAL', 'save: no output');
     }
-  } else if (opts.stream) {
-    await pipeline(Readable.from(counter(archive(entries))), opts.stream, { end: false });
-  } else {
-    throw fail('EINVAL', 'save: no output');
+    return { images: images.map((i) => ({ name: i.name, imageId: i.imageId, manifestDigest: i.manifestDigest })), bytes };
+  } finally {
+    await releaseLease();
   }
-  return { images: images.map((i) => ({ name: i.name, imageId: i.imageId, manifestDigest: i.manifestDigest })), bytes };
 }
