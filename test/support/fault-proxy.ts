@@ -4,6 +4,7 @@
 // body, a replaced body (a schema 1 manifest), or a slow (throttled) body. Every request is logged
 // with what was actually sent, so tests can check e.g. that a resume asked for a Range and that no
 // byte was sent twice.
+import { performance } from 'node:perf_hooks';
 import { request as httpRequest, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 export interface ProxyRequest {
@@ -30,6 +31,19 @@ export interface LogEntry extends ProxyRequest {
   /** Body bytes written to the client. */
   bytesSent: number;
   action?: Action['kind'];
+  /** When the request arrived and when its response was finished or aborted (ms, monotonic). */
+  start: number;
+  end?: number;
+}
+
+/** The largest number of logged requests matching `match` that were in flight at the same time. */
+export function maxInFlight(log: LogEntry[], match: (e: LogEntry) => boolean): number {
+  const events = log.filter(match).flatMap((e) => [[e.start, 1], [e.end ?? Infinity, -1]] as const)
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let cur = 0;
+  let max = 0;
+  for (const [, d] of events) max = Math.max(max, (cur += d));
+  return max;
 }
 
 export interface FaultProxy {
@@ -64,8 +78,9 @@ export async function startFaultProxy(upstream: string, opts: { host?: string } 
       ...(req.headers.range ? { range: req.headers.range } : {}),
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
     };
-    const entry: LogEntry = { ...info, status: 0, bytesSent: 0 };
+    const entry: LogEntry = { ...info, status: 0, bytesSent: 0, start: performance.now() };
     proxy.log.push(entry);
+    res.on('close', () => { entry.end = performance.now(); });
     const action = proxy.rule(info);
     if (action) entry.action = action.kind;
     if (action?.kind === 'respond') {

@@ -8,13 +8,13 @@ import { gunzipSync } from 'node:zlib';
 const MANIFEST_ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
 const sha256 = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
-async function getBlob(base: string, repo: string, digest: string): Promise<Buffer> {
+export async function getBlob(base: string, repo: string, digest: string): Promise<Buffer> {
   const r = await fetch(`${base}/v2/${repo}/blobs/${digest}`);
   if (r.status !== 200) throw new Error(`GET blob ${digest}: HTTP ${r.status}`);
   return Buffer.from(await r.arrayBuffer());
 }
 
-async function putBlob(base: string, repo: string, bytes: Buffer): Promise<string> {
+export async function putBlob(base: string, repo: string, bytes: Buffer): Promise<string> {
   const digest = sha256(bytes);
   const start = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
   if (start.status !== 202) throw new Error(`start upload: HTTP ${start.status}`);
@@ -59,4 +59,11 @@ export async function pushRecompressed(base: string, from: string, to: string, h
   });
   if (put.status !== 201) throw new Error(`PUT manifest ${to}: HTTP ${put.status} ${await put.text()}`);
   return layers.map(({ mediaType, digest }) => ({ mediaType, digest }));
+}
+
+/** PUTs a manifest or index under `reference` (a tag or digest); returns its digest. */
+export async function putManifest(base: string, repo: string, reference: string, mediaType: string, body: Buffer): Promise<string> {
+  const put = await fetch(`${base}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body, headers: { 'content-type': mediaType } });
+  if (put.status !== 201) throw new Error(`PUT manifest ${repo}:${reference}: HTTP ${put.status} ${await put.text()}`);
+  return sha256(body);
 }

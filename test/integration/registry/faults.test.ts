@@ -13,7 +13,7 @@ import { RegistryClient } from '../../../src/registry/client.js';
 import { staticCredentials } from '../../../src/registry/credentials.js';
 import { TspodError } from '../../../src/util/errors.js';
 import { isRoot } from '../../support/caps.js';
-import { blobRequests, startFaultProxy, type FaultProxy } from '../../support/fault-proxy.js';
+import { blobRequests, maxInFlight, startFaultProxy, type FaultProxy } from '../../support/fault-proxy.js';
 import { FIXTURE_IMAGES, repoRoot, startFixtureRegistry, type FixtureRegistry } from '../../support/registry.js';
 
 const gate = isRoot();
@@ -184,6 +184,34 @@ describe.skipIf(gate)('pull through a fault-injecting proxy in front of the real
     expect(err.message).toContain(`${proxy.host}/library/busybox:latest`);
     expect(err.message).toMatch(/schema 1/);
     expect(await store.listRefs()).toEqual([]);
+  });
+
+  it('downloads layers in parallel, never more than the bound at once', async () => {
+    // every layer takes a while (the small ones trickle 64 bytes at a time), so all four would overlap
+    proxy.rule = (r) => (!r.path.includes('/blobs/') ? undefined
+      : r.path.includes(BUSYBOX_LAYER) ? { kind: 'throttle', chunk: 64 * 1024, delayMs: 10 } : { kind: 'throttle', chunk: 64, delayMs: 20 });
+    const isLayer = (e: { path: string }) => e.path.includes('/blobs/') && !e.path.includes(configDigest);
+    let configDigest = 'none';
+    const store = await freshStore();
+    const c = client();
+    const res = await pullImage(`${proxy.host}/${FIXTURE_IMAGES.layered}`, { store, config: {}, client: c, concurrency: 2 }).finally(() => c.close());
+    configDigest = res.imageId;
+    expect(maxInFlight(proxy.log, isLayer)).toBe(2);
+    proxy.reset();
+    const store2 = await freshStore();
+    const c2 = client();
+    await pullImage(`${proxy.host}/${FIXTURE_IMAGES.layered}`, { store: store2, config: {}, client: c2 }).finally(() => c2.close());
+    expect(maxInFlight(proxy.log, isLayer)).toBe(3); // the default
+  });
+
+  it('names the platforms an index offers when none fits', async () => {
+    const store = await freshStore();
+    const c = client();
+    const err = await pullImage(`${proxy.host}/${FIXTURE_IMAGES.alpineIndex}`, { store, config: {}, client: c, platform: 'linux/s390x' })
+      .finally(() => c.close()).catch((e) => e);
+    expect(err).toBeInstanceOf(TspodError);
+    expect(err.message).toContain('linux/s390x');
+    expect(err.message).toMatch(/available: .*linux\/amd64.*linux\/arm64\/v8/);
   });
 
   it('checks the manifest bytes when pulling by digest', async () => {
