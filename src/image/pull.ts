@@ -102,6 +102,11 @@ export async function pullImage(refText: string, opts: PullOptions): Promise<Pul
     await forEachBounded(manifest.layers, opts.concurrency ?? 3, async (layer, i) => {
       const chainId = chain[i]!;
       if (await store.hasLayer(chainId)) {
+        // The blob too (kept for push and save): `system check --repair` may have removed a damaged one.
+        if (!(await store.hasBlob(layer.digest))) {
+          fetched++;
+          await downloadBlob(client, store, ref, layer, () => {});
+        }
         emit({ type: 'layer', digest: layer.digest, status: 'exists' });
         return;
       }
