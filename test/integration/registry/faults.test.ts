@@ -204,6 +204,35 @@ describe.skipIf(gate)('pull through a fault-injecting proxy in front of the real
     expect(maxInFlight(proxy.log, isLayer)).toBe(3); // the default
   });
 
+  it('fetches a foreign layer from its URLs when the registry does not have it', async () => {
+    const store = await freshStore();
+    const r = await fetch(`${registry.url}/v2/library/busybox/manifests/latest`, {
+      headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
+    });
+    const m = (await r.json()) as { config: object; layers: { digest: string; size: number }[] };
+    const layer = m.layers[0]!;
+    const foreign = JSON.stringify({
+      schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { ...m.config, mediaType: 'application/vnd.docker.container.image.v1+json' },
+      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', digest: layer.digest, size: layer.size,
+        urls: [`${cdn.url}/v2/library/busybox/blobs/${layer.digest}`] }],
+    });
+    proxy.rule = (q) => {
+      if (q.path === '/v2/library/busybox/manifests/foreign') {
+        return { kind: 'respond', status: 200, headers: { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json' }, body: foreign };
+      }
+      if (q.path.endsWith(`/blobs/${layer.digest}`)) {
+        return { kind: 'respond', status: 404, headers: { 'content-type': 'application/json' }, body: '{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}' };
+      }
+      return undefined;
+    };
+    const c = client();
+    const res = await pullImage(`${proxy.host}/library/busybox:foreign`, { store, config: {}, client: c }).finally(() => c.close());
+    expect(res.layersFetched).toBe(1);
+    expect(cdn.log.filter((e) => e.path.endsWith(layer.digest) && e.status === 200 && !e.authorization)).toHaveLength(1);
+    checkStoreClean(store);
+  });
+
   it('names the platforms an index offers when none fits', async () => {
     const store = await freshStore();
     const c = client();
