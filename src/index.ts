@@ -127,3 +127,22 @@ export async function removeContainer(ref: string, opts: { roots?: EngineRoots; 
   const roots = opts.roots ?? defaultRoots();
   return withStore(roots, (store) => removeContainerIn(roots, store, ref, { force: opts.force }));
 }
+
+// Named volumes (issue 5): directories under the data root; see src/volume/index.ts.
+import * as volumes from './volume/index.js';
+export type { VolumeInfo } from './volume/index.js';
+
+/** docker volume create [NAME]: an existing name is returned unchanged. */
+export async function createVolume(name: string | undefined, opts: { roots?: EngineRoots; labels?: Record<string, string> } = {}): Promise<volumes.VolumeInfo> {
+  return volumes.createVolume(opts.roots ?? defaultRoots(), name, { labels: opts.labels });
+}
+export async function listVolumes(opts: { roots?: EngineRoots } = {}): Promise<volumes.VolumeInfo[]> {
+  return volumes.listVolumes(opts.roots ?? defaultRoots());
+}
+export async function inspectVolume(name: string, opts: { roots?: EngineRoots } = {}): Promise<volumes.VolumeInfo> {
+  return volumes.inspectVolume(opts.roots ?? defaultRoots(), name);
+}
+/** docker volume rm: refused while a container that mounted it exists. */
+export async function removeVolume(name: string, opts: { roots?: EngineRoots } = {}): Promise<void> {
+  return volumes.removeVolume(opts.roots ?? defaultRoots(), name);
+}

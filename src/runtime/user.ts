@@ -1,7 +1,7 @@
 /**
  * `--user` / the image's User resolved the way docker does it: "name", "uid", "name:group",
  * "uid:gid", against the image's /etc/passwd and /etc/group; supplementary groups are those
- * that list the user by name; HOME comes from passwd, else "/".
+ * that list the user by name, after the primary group; HOME comes from passwd, else "/".
  */
 import { fail } from '../util/errors.js';
 
@@ -82,5 +82,6 @@ export async function resolveUser(spec: string, files: ImageFiles): Promise<Reso
     }
   }
   const additionalGids = name === undefined ? [] : groups.filter((g) => g.members.includes(name) && g.gid !== gid).map((g) => g.gid);
-  return { uid, gid, additionalGids: [...new Set(additionalGids)], home: home || '/' };
+  // The primary group leads the supplementary list, as containerd/docker set it (`id` shows groups=GID,…).
+  return { uid, gid, additionalGids: [...new Set([gid, ...additionalGids])], home: home || '/' };
 }
