@@ -4,12 +4,13 @@
  * in its own network namespace and waits, so user code never runs without its network), release
  * when the container ends. The work itself is in src/runtime/network/.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EngineRoots } from '../state/paths.js';
+import { containersRoot, type EngineRoots } from '../state/paths.js';
+import { ContainerStore, type ContainerRecord } from '../state/containers.js';
 import type { ImageConfig } from '../oci/types.js';
 import {
-  checkDns, exposedPorts, parseAddHost, parseNetworkMode, parsePublish, reconcileNetworks, setupNetwork, teardownNetwork,
+  checkDns, containerLeases, exposedPorts, processStartTime, parseAddHost, parseNetworkMode, parsePublish, reconcileNetworks, setupNetwork, teardownNetwork,
   writeEtcFiles, type EtcFiles, type Lease, type NetworkChoice, type NetworkState, type PortRequest,
 } from '../runtime/network/index.js';
 import { fail } from '../util/errors.js';
@@ -62,6 +63,12 @@ export function checkNetworkOptions(opts: NetworkRunOptions): NetworkChoice {
   return choice;
 }
 
+/** What network.json records: the request (for a later start), and the attachments (for inspect). */
+export interface SavedNetwork extends NetworkState {
+  request?: { network?: string; ip?: string; publish: PortRequest[]; aliases?: string[]; hostname: string; addHosts?: string[] };
+}
+type SavedRequest = NonNullable<SavedNetwork['request']>;
+
 /** Writes the etc files into the container directory `dir` and returns the attach/release pair. */
 export async function prepareNetwork(args: {
   roots: EngineRoots; id: string; name: string; hostname: string; dir: string; config: ImageConfig; opts: NetworkRunOptions;
@@ -73,7 +80,10 @@ export async function prepareNetwork(args: {
   const statePath = join(dir, 'network.json');
   const publish: PortRequest[] = [...(opts.publish ?? []).map(parsePublish), ...(opts.publishAll ? exposedPorts(args.config.config?.ExposedPorts) : [])];
   let attached = false;
-  const save = (attachments: Lease[]) => writeFile(statePath, JSON.stringify({ mode: opts.network ?? 'bridge', attachments } satisfies NetworkState, null, 2) + '\n');
+  const request: SavedRequest = {
+    network: opts.network, ip: opts.ip, publish, aliases: opts.networkAliases, hostname, addHosts: opts.addHosts,
+  };
+  const save = (attachments: Lease[]) => writeFile(statePath, JSON.stringify({ mode: opts.network ?? 'bridge', request, attachments } satisfies SavedNetwork, null, 2) + '\n');
   await save([]);
   return {
     choice,
@@ -97,3 +107,96 @@ export async function prepareNetwork(args: {
 }
 
 export { reconcileNetworks, teardownNetwork };
+
+/** The network state a container directory records (what inspect shows); undefined when none was written. */
+export async function readNetworkState(dir: string): Promise<SavedNetwork | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, 'network.json'), 'utf8')) as SavedNetwork;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * For the create/start life cycle (issue 7): attaches a started container's init `pid` to the
+ * network recorded in <dir>/network.json by prepareNetwork() at create time. Call it from the
+ * launcher's onPid step, and releaseNetwork() when the container stops, is removed or reconciled.
+ * A no-op for --network none/host.
+ */
+export async function attachSavedNetwork(roots: EngineRoots, rec: Pick<ContainerRecord, 'id' | 'name'>, dir: string, pid: number): Promise<void> {
+  const saved = await readNetworkState(dir);
+  const req = saved?.request;
+  if (!saved || !req) return;
+  const choice = parseNetworkMode(req.network);
+  if (choice.kind !== 'bridge') return;
+  await teardownNetwork(roots.root, rec.id); // a previous run's leases, if its stop was not seen
+  const lease = await setupNetwork(roots.root, {
+    containerId: rec.id, containerName: rec.name, hostname: req.hostname, network: choice.network, ip: req.ip, publish: req.publish,
+    aliases: req.aliases, hostsFile: join(dir, 'hosts'), addHosts: req.addHosts,
+  }, pid);
+  await writeFile(join(dir, 'network.json'), JSON.stringify({ ...saved, attachments: [lease] }, null, 2) + '\n');
+}
+
+/** Releases every network attachment of a container (veths, port rules, leases). Idempotent. */
+export async function releaseNetwork(roots: EngineRoots, id: string): Promise<void> {
+  await teardownNetwork(roots.root, id);
+}
+
+/** Resolves a container by full id, name or unique id prefix. */
+async function findContainer(roots: EngineRoots, ref: string): Promise<ContainerRecord> {
+  const containers = new ContainerStore(containersRoot(roots));
+  const byName = await readlink(join(containers.dir, 'names', ref)).catch(() => undefined);
+  const direct = byName ?? (/^[a-f0-9]{64}$/.test(ref) ? ref : undefined);
+  if (direct) {
+    const rec = await containers.get(direct);
+    if (rec) return rec;
+  }
+  if (/^[a-f0-9]{3,63}$/.test(ref)) {
+    const hits = (await containers.list()).filter((r) => r.id.startsWith(ref));
+    if (hits.length === 1) return hits[0]!;
+    if (hits.length > 1) throw fail('EINVAL', `multiple containers found with id prefix "${ref}": be more precise`);
+  }
+  throw fail('ENOTFOUND', `no such container: ${ref}`);
+}
+
+/** The host pid of a running container's init: from its record, or from a live lease. */
+async function runningPid(roots: EngineRoots, rec: ContainerRecord): Promise<number> {
+  const r = rec as ContainerRecord & { pid?: number };
+  const leases = await containerLeases(roots.root, rec.id);
+  const live = leases.find((l) => processStartTime(l.pid) === l.startTime);
+  const pid = live?.pid ?? r.pid;
+  if (rec.state !== 'running' || pid === undefined || processStartTime(pid) === undefined) {
+    throw fail('ESTATE', `container ${rec.name} is not running: connect and disconnect need a running container`);
+  }
+  return pid;
+}
+
+/** tspod network connect: adds an interface (eth1, …) on `network` to a running container. */
+export async function connectContainer(roots: EngineRoots, ref: string, network: string, opts: { ip?: string; aliases?: string[] } = {}): Promise<Lease> {
+  const rec = await findContainer(roots, ref);
+  const choice = parseNetworkMode(network);
+  if (choice.kind !== 'bridge') throw fail('EINVAL', `network connect: ${network} is not a bridge network`);
+  const pid = await runningPid(roots, rec);
+  const dir = new ContainerStore(containersRoot(roots)).containerDir(rec.id);
+  const state = await readNetworkState(dir);
+  if (state && state.mode !== undefined && ['none', 'host'].includes(state.mode)) {
+    throw fail('EINVAL', `network connect: container ${rec.name} runs with --network ${state.mode}`);
+  }
+  const lease = await setupNetwork(roots.root, {
+    containerId: rec.id, containerName: rec.name, hostname: rec.id.slice(0, 12), network: choice.network,
+    ip: opts.ip, aliases: opts.aliases, hostsFile: join(dir, 'hosts'),
+  }, pid);
+  if (state) await writeFile(join(dir, 'network.json'), JSON.stringify({ ...state, attachments: [...state.attachments, lease] }, null, 2) + '\n');
+  return lease;
+}
+
+/** tspod network disconnect: removes the container's interface on `network`. */
+export async function disconnectContainer(roots: EngineRoots, ref: string, network: string): Promise<void> {
+  const rec = await findContainer(roots, ref);
+  const leases = await containerLeases(roots.root, rec.id);
+  if (!leases.some((l) => l.network === network)) throw fail('ENOTFOUND', `container ${rec.name} is not connected to network ${network}`);
+  await teardownNetwork(roots.root, rec.id, network);
+  const dir = new ContainerStore(containersRoot(roots)).containerDir(rec.id);
+  const state = await readNetworkState(dir);
+  if (state) await writeFile(join(dir, 'network.json'), JSON.stringify({ ...state, attachments: state.attachments.filter((a) => a.network !== network) }, null, 2) + '\n');
+}

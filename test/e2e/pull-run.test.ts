@@ -60,7 +60,7 @@ describe.skipIf(gate)('pull and run end to end', () => {
   });
 
   it('has its own hostname, the image as /, no host path, and only lo without a network', async () => {
-    const r = await sh(`hostname; ls /; test -e ${repoRoot()} && echo host-visible; ls /sys/class/net; cat /sys/class/net/lo/operstate`);
+    const r = await sh(`hostname; ls /; test -e ${repoRoot()} && echo host-visible; ls /sys/class/net; cat /sys/class/net/lo/operstate`, '--network', 'none');
     expect(r.code).toBe(0);
     const [name, ...rest] = r.stdout.trim().split('\n');
     expect(name).toMatch(/^[a-f0-9]{12}$/);

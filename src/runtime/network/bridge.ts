@@ -5,7 +5,7 @@
  * container's network namespace as eth<n> with its MAC, then given its address, MTU, and the
  * default route from inside (nsenter: setns is not safe in a multithreaded process).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { execTool, ipBatch, ipBatchIn } from './exec.js';
 import { allowThroughForeignDrop, enableForwarding, removeForeignAllows } from './nft.js';
@@ -30,9 +30,16 @@ export async function ensureBridge(bridge: string, gateway: string, prefix: numb
   await allowThroughForeignDrop(bridge);
 }
 
-export async function deleteBridge(bridge: string): Promise<void> {
+/**
+ * Deletes the bridge unless ports are still attached to it: another tspod instance (another data
+ * root) may use the same bridge, and the kernel's list of ports is the truth every instance sees.
+ * Returns false when the bridge stays.
+ */
+export async function deleteBridge(bridge: string): Promise<boolean> {
+  if (linkExists(bridge) && readdirSync(`/sys/class/net/${bridge}/brif`).length > 0) return false;
   await removeForeignAllows(bridge);
   if (linkExists(bridge)) await deleteLink(bridge);
+  return true;
 }
 
 /** Deletes a link; one that is already gone (its namespace died) is fine. */

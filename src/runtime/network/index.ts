@@ -20,12 +20,13 @@ import { checkBridgeName, DEFAULT_NETWORK, loadNetworkConfig, subnetAndGateway, 
 import { baseHosts, writePeers } from './etc.js';
 import { installRules, portRule, removeNetworkRules, removePortRules } from './nft.js';
 import { allocatePorts, type PortRequest } from './ports.js';
-import { checkNetworkName, leaseAlive, NetworkStore, processStartTime, type Lease, type NetworkDef, type PortMapping } from './store.js';
+import { checkNetworkName, leaseAlive, liveClaims, NetworkStore, saveClaims, processStartTime, type Lease, type NetworkDef, type PortMapping } from './store.js';
 
 export type { Lease, NetworkDef, PortMapping, PortRequest };
 export { parsePublish, exposedPorts } from './ports.js';
 export { writeEtcFiles, parseAddHost, checkDns, containerResolvConf, type DnsOptions, type EtcFiles, type NetworkKind } from './etc.js';
 export { loadNetworkConfig, DEFAULT_NETWORK } from './config.js';
+export { processStartTime } from './store.js';
 
 /** What --network asks for. */
 export type NetworkChoice =
@@ -96,7 +97,9 @@ export async function setupNetwork(root: string, req: AttachRequest, pid: number
     const startTime = processStartTime(pid);
     if (startTime === undefined) throw fail('ESTATE', `attach container ${req.containerName} to ${net.name}: its process ${pid} is gone`);
     const subnet = parseSubnet(net.subnet);
-    const ip = pickAddress(net, leases, req.ip);
+    const claims = await liveClaims();
+    const taken = [...leases, ...claims.filter((c) => c.bridge === net.bridge).map((c) => ({ network: net.name, ip: c.ip }))];
+    const ip = pickAddress(net, taken, req.ip);
     const ports = await allocatePorts(req.publish ?? [], leases.flatMap((l) => l.ports));
     const n = leases.filter((l) => l.containerId === req.containerId).length;
     const lease: Lease = {
@@ -108,6 +111,7 @@ export async function setupNetwork(root: string, req: AttachRequest, pid: number
       hostsFile: req.hostsFile,
     };
     await store.saveLeases([...leases, lease]);
+    await saveClaims([...claims, { bridge: net.bridge, ip, pid, startTime }]);
     try {
       await ensureBridge(net.bridge, net.gateway, subnet.prefix);
       await installRules(net.bridge, net.subnet, ports.map((p) => portRule(p, ip, req.containerId)));
@@ -126,7 +130,7 @@ export async function setupNetwork(root: string, req: AttachRequest, pid: number
   });
 }
 
-function pickAddress(net: NetworkDef, leases: Lease[], wanted?: string): string {
+function pickAddress(net: NetworkDef, leases: Pick<Lease, 'network' | 'ip'>[], wanted?: string): string {
   const subnet = parseSubnet(net.subnet);
   const used = new Set(leases.filter((l) => l.network === net.name).map((l) => l.ip));
   used.add(net.gateway);
@@ -170,6 +174,9 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
     await step(() => deleteLink(l.hostVeth));
     if (l.ports.length) await step(() => removePortRules(l.containerId));
   }
+  const claimKey = (c: { bridge: string; ip: string; pid: number; startTime: string }) => `${c.bridge}/${c.ip}/${c.pid}/${c.startTime}`;
+  const goneClaims = new Set(gone.map(claimKey));
+  await saveClaims((await liveClaims()).filter((c) => !goneClaims.has(claimKey(c))));
   const key = (l: Lease) => `${l.containerId}/${l.network}`;
   const goneKeys = new Set(gone.map(key));
   const left = (await store.leases()).filter((l) => !goneKeys.has(key(l)));
@@ -182,8 +189,7 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
       continue;
     }
     const subnet = formatIPv4((parseIPv4(l.ip) & ((0xffffffff << (32 - l.prefix)) >>> 0)) >>> 0) + '/' + l.prefix;
-    await step(() => deleteBridge(l.bridge));
-    await step(() => removeNetworkRules(l.bridge, subnet, left.length === 0));
+    await step(async () => { if (await deleteBridge(l.bridge)) await removeNetworkRules(l.bridge, subnet); });
   }
   return failures;
 }
@@ -220,8 +226,7 @@ async function reconcileLocked(store: NetworkStore, cfg: NetworkConfig): Promise
   for (const def of defs) {
     if (left.some((l) => l.network === def.name) || !linkExists(def.bridge)) continue;
     try {
-      await deleteBridge(def.bridge);
-      await removeNetworkRules(def.bridge, def.subnet, left.length === 0);
+      if (await deleteBridge(def.bridge)) await removeNetworkRules(def.bridge, def.subnet);
     } catch (err) {
       failures.push(messageOf(err));
     }

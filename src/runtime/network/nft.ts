@@ -72,22 +72,23 @@ export async function removePortRules(containerId: string): Promise<void> {
   if (handles.length) await nft(`remove port rules of ${containerId.slice(0, 12)}`, handles.map((h) => `delete rule ip ${TABLE} ports handle ${h}\n`).join(''));
 }
 
-/** Removes a network's elements; deletes the table when no network is left. */
-export async function removeNetworkRules(bridge: string, subnet: string, last: boolean): Promise<void> {
+/** Removes a network's set elements; deletes the table when no bridge is left in it (of any tspod instance). */
+export async function removeNetworkRules(bridge: string, subnet: string): Promise<void> {
   const list = await nftJson(['table', 'ip', TABLE]);
   if (!list) return;
-  if (last) {
+  const elems = (set: string): unknown[] => {
+    const s = list.nftables.map((o) => (o as Json).set).find((x: Json | undefined) => x && x.name === set) as Json | undefined;
+    return (s?.elem as unknown[] | undefined) ?? [];
+  };
+  const bridges = elems('bridges');
+  if (bridges.every((b) => b === bridge)) {
     await nft('delete nftables table ip tspod', `delete table ip ${TABLE}\n`);
     return;
   }
-  const elems = (set: string) => {
-    const s = list.nftables.map((o) => (o as Json).set).find((x: Json | undefined) => x && x.name === set) as Json | undefined;
-    return JSON.stringify(s?.elem ?? []);
-  };
   let script = '';
-  if (elems('bridges').includes(`"${bridge}"`)) script += `delete element ip ${TABLE} bridges { "${bridge}" }\n`;
+  if (bridges.includes(bridge)) script += `delete element ip ${TABLE} bridges { "${bridge}" }\n`;
   const [addr, len] = subnet.split('/');
-  if (elems('subnets').includes(`"addr":"${addr}","len":${len}`)) script += `delete element ip ${TABLE} subnets { ${subnet} }\n`;
+  if (JSON.stringify(elems('subnets')).includes(`"addr":"${addr}","len":${len}`)) script += `delete element ip ${TABLE} subnets { ${subnet} }\n`;
   if (script) await nft(`remove nftables elements of ${bridge}`, script);
 }
 

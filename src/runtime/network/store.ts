@@ -4,14 +4,14 @@
  *                   from the engine config, see config.ts)
  *   leases.json     every address in use: network, ip, container, host veth, init pid + start time,
  *                   published ports. Written atomically; the only source of truth for IPAM.
- *   network.lock    flock held for every change of the above AND of the host objects they describe
- *                   (bridges, veths, nftables rules), so two tspod processes never race on them.
+ * A host-wide flock (/run/lock/tspod-network.lock) is held for every change of the above AND of the
+ * host objects they describe (bridges, veths, nftables rules), so two tspod processes never race.
  * A lease is live while its container's init (pid + start time from /proc/PID/stat) exists; a lease
  * whose process is gone is stale, and reconcile() cleans it (a SIGKILLed tspod cannot leak one).
  */
 import { closeSync, constants as fsc, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LOCK_EX, LOCK_NB, LOCK_UN, realSys } from '../../sys/index.js';
 import { writeFileAtomic } from '../../util/fs.js';
@@ -58,6 +58,9 @@ export interface Lease {
   /** The container's /etc/hosts on the host (peers on a user-defined network are listed in it). */
   hostsFile?: string;
 }
+
+/** The host-wide network lock (see NetworkStore.locked). */
+export const NETWORK_LOCK = '/run/lock/tspod-network.lock';
 
 export function networksDir(root: string): string {
   return join(root, 'networks');
@@ -125,10 +128,15 @@ export class NetworkStore {
     await writeFileAtomic(join(this.dir, 'leases.json'), JSON.stringify({ leases }, null, 2) + '\n');
   }
 
-  /** Runs `fn` holding the network lock (flock: the kernel releases it if this process dies). */
+  /**
+   * Runs `fn` holding the network lock (flock: the kernel releases it if this process dies). The
+   * lock is host-wide, not per data root: bridges, veths and the nftables table are host objects
+   * that tspod instances with different roots may share (the default bridge tspod0 above all).
+   */
   async locked<T>(fn: () => Promise<T>): Promise<T> {
     await mkdir(this.dir, { recursive: true });
-    const path = join(this.dir, 'network.lock');
+    await mkdir(dirname(NETWORK_LOCK), { recursive: true });
+    const path = NETWORK_LOCK;
     const fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT, 0o600);
     const sys = realSys();
     try {
@@ -148,6 +156,34 @@ export class NetworkStore {
       closeSync(fd);
     }
   }
+}
+
+/**
+ * Addresses in use on each bridge by every tspod instance on the host (any data root), so that two
+ * roots sharing a bridge never hand out the same address: /run/lock/tspod-network.claims.json,
+ * changed only under the host-wide lock. A claim whose process is gone is void.
+ */
+export interface Claim {
+  bridge: string;
+  ip: string;
+  pid: number;
+  startTime: string;
+}
+
+const CLAIMS = '/run/lock/tspod-network.claims.json';
+
+export async function liveClaims(): Promise<Claim[]> {
+  try {
+    return (JSON.parse(await readFile(CLAIMS, 'utf8')) as Claim[]).filter(leaseAlive);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || err instanceof SyntaxError) return [];
+    throw err;
+  }
+}
+
+export async function saveClaims(claims: Claim[]): Promise<void> {
+  if (claims.length === 0) await rm(CLAIMS, { force: true });
+  else await writeFileAtomic(CLAIMS, JSON.stringify(claims) + '\n');
 }
 
 /** Start time of a process (clock ticks since boot), or undefined when it does not exist. */
