@@ -18,7 +18,7 @@ export function which(cmd) {
 /** Runs to completion; throws with the tail of stderr unless `allowFail`. Returns { status, stdout, stderr, ms }. */
 export function sh(cmd, args, opts = {}) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000, killSignal: 'SIGKILL', ...opts });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
   if (r.status !== 0 && !opts.allowFail) {
@@ -33,12 +33,14 @@ export function shAsync(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
     let out = '';
     let err = '';
     child.stdout?.on('data', (d) => (out += d));
     child.stderr?.on('data', (d) => (err += d));
     child.on('error', reject);
     child.on('close', (status, signal) => {
+      clearTimeout(timer);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       if (status !== 0 && !opts.allowFail) reject(new Error(`${cmd} ${args.join(' ')}: exit ${status ?? signal}: ${err.trim().split('\n').slice(-4).join(' | ')}`));
       else resolve({ status, stdout: out, stderr: err, ms });

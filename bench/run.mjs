@@ -217,11 +217,11 @@ async function scale({ tspod, podman, podmanRun, alpineRef, tspodCommands }) {
       try {
         for (let i = 0; i < N; i++) {
           const c = s.start(i);
-          await shAsync(c.cmd, c.args, { env: c.env ?? process.env });
+          await shAsync(c.cmd, c.args, { env: c.env ?? process.env, timeoutMs: 60_000 });
         }
         const t1 = performance.now();
         const c = s.remove();
-        await shAsync(c.cmd, c.args, { env: c.env ?? process.env });
+        await shAsync(c.cmd, c.args, { env: c.env ?? process.env, timeoutMs: 60_000 });
         const t2 = performance.now();
         r.start.push(t1 - t0);
         r.remove.push(t2 - t1);
