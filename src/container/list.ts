@@ -5,6 +5,7 @@ import type { ContainerStore } from '../state/containers.js';
 import { fail } from '../util/errors.js';
 import { containerStore, reconcile } from './reconcile.js';
 import { logPath } from './detached.js';
+import { networkSettings } from './network.js';
 
 /** reconcile() under the lock when nobody else holds it; as recorded otherwise (that command is busy with it). */
 export async function freshRecord(containers: ContainerStore, rec: ContainerRecord): Promise<ContainerRecord> {
@@ -120,7 +121,7 @@ export async function inspectContainer(roots: EngineRoots, ref: string): Promise
     HostConfig: { RestartPolicy: { Name: rec.restartPolicy ?? 'no' }, CgroupParent: rec.cgroupParent ?? '', Memory: rec.limits?.memoryBytes ?? 0 },
     Config: { Image: rec.image, Cmd: [rec.path, ...(rec.args ?? [])].filter((x) => x !== undefined) },
     Mounts: [],
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: await networkSettings(roots, rec.id, dir),
     Tspod: { CgroupPaths: rec.cgroupPaths ?? [], MonitorPid: rec.monitorPid ?? 0, RecordDir: dir },
   };
 }

@@ -200,3 +200,27 @@ export async function disconnectContainer(roots: EngineRoots, ref: string, netwo
   const state = await readNetworkState(dir);
   if (state) await writeFile(join(dir, 'network.json'), JSON.stringify({ ...state, attachments: state.attachments.filter((a) => a.network !== network) }, null, 2) + '\n');
 }
+
+/**
+ * docker inspect's NetworkSettings for a container: its live attachments (the leases it holds now;
+ * none once it has stopped, as in docker) and the mode it was created with.
+ */
+export async function networkSettings(roots: EngineRoots, id: string, dir: string): Promise<Record<string, unknown>> {
+  const saved = await readNetworkState(dir);
+  const leases = (await containerLeases(roots.root, id)).filter((l) => processStartTime(l.pid) === l.startTime);
+  const first = leases[0];
+  const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const l of leases) for (const p of l.ports) (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+  return {
+    NetworkMode: saved?.mode ?? 'none',
+    Ports: ports,
+    IPAddress: first?.ip ?? '',
+    IPPrefixLen: first?.prefix ?? 0,
+    Gateway: first?.gateway ?? '',
+    MacAddress: first?.mac ?? '',
+    Networks: Object.fromEntries(leases.map((l) => [l.network, {
+      IPAddress: l.ip, IPPrefixLen: l.prefix, Gateway: l.gateway, MacAddress: l.mac, Aliases: l.aliases,
+      Interface: l.ifname, HostInterface: l.hostVeth, Bridge: l.bridge,
+    }])),
+  };
+}
