@@ -161,8 +161,8 @@ export class Authenticator {
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw fail('EAUTH', `${what}: token realm ${realm} is not http(s)`);
     if (ch.params.service) url.searchParams.set('service', ch.params.service);
-    const scopes = new Set(typeof scope === 'string' ? (scope ? [scope] : []) : scope);
-    if (ch.params.scope) for (const s of ch.params.scope.split(' ')) if (s) scopes.add(s);
+    const scopes = new Set(mergeScopes([...(typeof scope === 'string' ? (scope ? [scope] : []) : scope),
+      ...(ch.params.scope ?? '').split(' ').filter(Boolean)]));
 
     const headers: Record<string, string> = { 'user-agent': this.#opts.userAgent, accept: 'application/json' };
     let authorization: string | undefined;
@@ -211,4 +211,26 @@ export class Authenticator {
 
 function cacheKey(origin: string, scope: string | string[]): string {
   return `${origin} ${typeof scope === 'string' ? scope : [...scope].sort().join(' ')}`;
+}
+
+/**
+ * One scope per resource with the union of its actions, first-seen order: the challenge's
+ * `repository:a:pull` and our `repository:a:pull,push` become `repository:a:pull,push`.
+ */
+export function mergeScopes(scopes: string[]): string[] {
+  const byResource = new Map<string, string[]>();
+  const other: string[] = [];
+  for (const s of scopes) {
+    const i = s.lastIndexOf(':');
+    const j = s.indexOf(':');
+    if (i <= j) {
+      if (!other.includes(s)) other.push(s);
+      continue;
+    }
+    const key = s.slice(0, i);
+    const actions = byResource.get(key) ?? [];
+    for (const a of s.slice(i + 1).split(',')) if (a && !actions.includes(a)) actions.push(a);
+    byResource.set(key, actions);
+  }
+  return [...[...byResource].map(([k, a]) => `${k}:${a.join(',')}`), ...other];
 }

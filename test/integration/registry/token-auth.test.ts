@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../../src/registry/client.js';
+import { pushScopes } from '../../../src/registry/auth.js';
 import { parseReference } from '../../../src/reference/index.js';
 import { parseManifest } from '../../../src/oci/manifest.js';
 import { newHash, digestOf } from '../../../src/util/digest.js';
@@ -176,6 +177,22 @@ describe.skipIf(!haveTools)('bearer token flow against docker-registry (needs op
       // one anonymous manifest request answered 401, then one with the token
       expect(client.stats.manifestRequests).toBe(2);
       expect(client.stats.blobRequests).toBe(2);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('asks for pull,push on a push target and pull on a mount source in ONE token request', async () => {
+    const client = new RegistryClient({ config: {} });
+    try {
+      tokenRequests.length = 0;
+      const ref = parseReference(`${registryHost}/me/app:1`);
+      const res = await client.request(ref, {
+        method: 'HEAD', path: `/v2/me/app/blobs/sha256:${'0'.repeat(64)}`, scopes: pushScopes('me/app', ['library/busybox']),
+      });
+      expect(res.status).toBe(404); // authenticated: the blob just is not there
+      expect(tokenRequests).toHaveLength(1);
+      expect(tokenRequests[0]!.getAll('scope').sort()).toEqual(['repository:library/busybox:pull', 'repository:me/app:pull,push']);
     } finally {
       await client.close();
     }

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { pullScopes, pushScopes } from '../../../src/registry/auth.js';
+import { mergeScopes, pullScopes, pushScopes } from '../../../src/registry/auth.js';
 import {
   credentialFiles, eraseCredentials, lookupCredentials, normalizeAuthKey, storeCredentials,
 } from '../../../src/registry/credentials.js';
@@ -103,5 +103,7 @@ describe('scopes', () => {
     expect(pullScopes('library/alpine')).toEqual(['repository:library/alpine:pull']);
     expect(pushScopes('me/app', ['library/alpine', 'me/app', 'library/alpine'])).toEqual([
       'repository:me/app:pull,push', 'repository:library/alpine:pull']);
+    expect(mergeScopes(['repository:me/app:pull,push', 'repository:library/alpine:pull', 'repository:me/app:pull', 'registry:catalog:*']))
+      .toEqual(['repository:me/app:pull,push', 'repository:library/alpine:pull', 'registry:catalog:*']);
   });
 });
