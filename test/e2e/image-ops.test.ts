@@ -172,6 +172,26 @@ describe.skipIf(gate)('image operations end to end', () => {
     expect(a.Id).not.toBe(b.Id); // the configs differ (history comment, time); the layer does not
   });
 
+  it('stores the committed layer unpacked (running the image unpacks nothing), tags it, lists it', async () => {
+    const layers = () => readdirSync(join(t.root, 'store', 'layers')).sort();
+    const before = layers();
+    const r = await t.run(['run', '--network', 'none', '--rm', target, 'cat', '/root/new.txt']);
+    expect(r.stdout).toBe('hello\n');
+    expect(layers()).toEqual(before);
+    const other = `${registry.host}/test/other:x`;
+    expect((await t.run(['tag', target, other])).code).toBe(0);
+    expect((await t.run(['image', 'ls', '-q', '--no-trunc'])).stdout).toBe((await t.run(['images', '-q', '--no-trunc'])).stdout);
+    const list = JSON.parse((await t.run(['images', '--json'])).stdout) as { name: string; imageId: string; size: number }[];
+    const byName = (n: string) => list.find((i) => i.name === n);
+    expect(byName(other)?.imageId).toMatch(/^sha256:/);
+    expect(byName(other)?.imageId).toBe(byName(target)?.imageId);
+    expect(byName(target)!.size).toBeGreaterThan(0);
+    const rmi = await t.run(['rmi', other]);
+    expect(rmi.code, rmi.stderr).toBe(0);
+    expect((await t.run(['images'])).stdout).not.toContain('test/other');
+    expect((await t.run(['image', 'inspect', target])).code).toBe(0); // untagging one name keeps the image
+  });
+
   it('commits a running container (paused meanwhile) and leaves it running', async () => {
     const base = `${registry.host}/library/alpine:3.19`;
     const d = await t.run(['run', '-d', '--network', 'none', '--name', 'c3', base, 'sh', '-c', 'echo started > /tmp/ticks; while true; do sleep 0.1; done']);
