@@ -3,7 +3,7 @@
  *
  * GC is mark and sweep from roots, under the exclusive lock `gc`:
  *   roots = every ref's manifest (→ its config and layer blobs, → the chain of its diff_ids; an
- *           index → its manifests), every snapshot's chain (containers), and every in-progress
+ *           index → its manifests), every snapshot's chain and image config (containers), and every in-progress
  *           writer: pulls and snapshot creation hold `gc` SHARED (Store.lease()) from before they
  *           look at the store until their ref/snapshot record is written, so GC either runs before
  *           they start (and they download again) or after they finish (and sees their root).
@@ -136,6 +136,7 @@ async function mark(store: Store): Promise<Marks> {
   for (const id of await listDir(join(store.root, 'snapshots'))) {
     const rec = await readJson<SnapshotRecord>(join(store.root, 'snapshots', id, 'snapshot.json')).catch(() => undefined);
     for (const c of rec?.chain ?? []) m.layers.add(c);
+    if (rec?.image) m.blobs.add(rec.image);
   }
   // Parents: a chain is only usable with its base.
   const queue = [...m.layers];

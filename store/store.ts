@@ -41,6 +41,8 @@ export interface SnapshotRecord {
   id: string;
   /** chainIDs, base layer first (as computed by chainIds()). */
   chain: Digest[];
+  /** The image's config digest (image ID), when given: GC keeps that blob (commit, inspect need it). */
+  image?: Digest;
   created: string;
 }
 
@@ -547,21 +549,22 @@ export class Store {
 
   /**
    * Creates snapshots/<id>/{upper,work} on top of `chain` (chainIDs, base layer first; every layer
-   * must be in the store). The upper dir takes the owner and mode of the top layer's root, so the
+   * must be in the store). `image`: the image's config digest, kept by GC while the snapshot exists. The upper dir takes the owner and mode of the top layer's root, so the
    * container's / looks like the image's. EEXIST when the id is taken.
    */
-  async createSnapshot(id: string, chain: Digest[]): Promise<Snapshot> {
+  async createSnapshot(id: string, chain: Digest[], opts: { image?: Digest } = {}): Promise<Snapshot> {
     this.snapshotPath(id);
+    if (opts.image !== undefined && !isDigest(opts.image)) throw fail('EINVAL', `create snapshot ${id}: invalid image ID "${opts.image}"`);
     // Until snapshot.json is written the chain is no GC root: hold GC off meanwhile.
     const release = await this.lease();
     try {
-      return await this.createSnapshotLeased(id, chain);
+      return await this.createSnapshotLeased(id, chain, opts.image);
     } finally {
       await release();
     }
   }
 
-  private async createSnapshotLeased(id: string, chain: Digest[]): Promise<Snapshot> {
+  private async createSnapshotLeased(id: string, chain: Digest[], image: Digest | undefined): Promise<Snapshot> {
     const dir = this.snapshotPath(id);
     for (const c of chain) {
       if (!(await this.hasLayer(c))) throw fail('ENOTFOUND', `create snapshot ${id}: layer ${c} is not in the store`);
@@ -583,7 +586,7 @@ export class Store {
       } else {
         await chmod(snap.upperDir, 0o755);
       }
-      const rec: SnapshotRecord = { id, chain, created: new Date().toISOString() };
+      const rec: SnapshotRecord = { id, chain, ...(image ? { image } : {}), created: new Date().toISOString() };
       await writeFileDurable(join(dir, 'snapshot.json'), join(dir, 'snapshot.json.tmp'), JSON.stringify(rec, null, 2) + '\n');
     } catch (err) {
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);

@@ -92,7 +92,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
   const volumes: VolumeUse = { names: [] };
   try {
     if (opts.rm && (opts.detach || opts.create)) throw fail('EINVAL', 'run --rm cannot be combined with -d (or create) yet: remove the container with tspod rm');
-    const snapshot = await store.createSnapshot(id, image.chain);
+    const snapshot = await store.createSnapshot(id, image.chain, { image: image.imageId });
     const dir = containers.containerDir(id);
     const rootfs = join(dir, 'rootfs');
     await mkdir(rootfs, { recursive: true });

@@ -168,3 +168,39 @@ describe('Store: check', () => {
     expect(after.problems.every((p) => p.kind === 'ref' || p.kind === 'link')).toBe(true);
   });
 });
+
+describe('image removal on top of GC (src/image/remove.ts)', () => {
+  it('rmi refuses the last name of an image a container uses, unless forced; the container keeps its layers', async () => {
+    const { removeImage } = await import('../../../src/image/remove.js');
+    const s = await openStore();
+    const a = await addImage(s, 'docker.io/library/a:1', ['x', 'y']);
+    await s.setRef('docker.io/library/a:2', a.manifestDigest);
+    await s.createSnapshot('c1', a.chain, { image: a.configDigest });
+    // another name remains: untag only, nothing deleted
+    expect(await removeImage(s, 'a:2')).toEqual({ untagged: ['docker.io/library/a:2'], deleted: [], reclaimed: 0 });
+    await expect(removeImage(s, 'a:1')).rejects.toThrow(/conflict: unable to remove repository reference "a:1" \(must force\) - container c1 is using its referenced image/);
+    const forced = await removeImage(s, 'a:1', { force: true });
+    expect(forced.untagged).toEqual(['docker.io/library/a:1']);
+    expect(forced.deleted).toEqual([]); // the container's layers and image config stay (docker keeps it too)
+    expect(await s.hasLayer(a.chain[1]!)).toBe(true);
+    expect(await s.hasBlob(a.configDigest)).toBe(true);
+    expect(await s.hasBlob(a.manifestDigest)).toBe(false);
+    await s.removeSnapshot('c1');
+    expect((await s.gc()).layers.map((l) => l.chainId).sort()).toEqual([...a.chain].sort());
+  });
+
+  it('image prune -a untags images no container uses, then collects', async () => {
+    const { pruneImages } = await import('../../../src/image/remove.js');
+    const s = await openStore();
+    const used = await addImage(s, 'docker.io/library/used:1', ['u']);
+    const idle = await addImage(s, 'docker.io/library/idle:1', ['i']);
+    await s.createSnapshot('c1', used.chain);
+    const plain = await pruneImages(s);
+    expect(plain.untagged).toEqual([]);
+    expect(plain.reclaimed).toBe(0);
+    const all = await pruneImages(s, { all: true });
+    expect(all.untagged).toEqual(['docker.io/library/idle:1']);
+    expect(all.deleted).toEqual([idle.configDigest, idle.chain[0]]);
+    expect((await s.listRefs()).map((r) => r.name)).toEqual(['docker.io/library/used:1']);
+  });
+});
