@@ -14,12 +14,12 @@ import { saveCreated, startContainer } from './start.js';
 const RESTART_RE = /^(no|always|unless-stopped|on-failure(:[0-9]+)?)$/;
 
 export async function createDetached(roots: EngineRoots, containers: ContainerStore, rec: ContainerRecord, plan: LaunchPlan,
-  opts: { limits: CgroupLimits; cgroupParent?: string; restartPolicy?: string }, start: boolean) {
+  opts: { limits: CgroupLimits; cgroupParent?: string; restartPolicy?: string }, start: boolean, onPid?: (pid: number) => Promise<void>) {
   if (opts.restartPolicy !== undefined && !RESTART_RE.test(opts.restartPolicy)) {
     throw fail('EINVAL', `invalid --restart "${opts.restartPolicy}": want no, always, unless-stopped or on-failure[:N]`);
   }
   await saveCreated(containers, rec, plan, opts);
-  if (start) await startContainer(roots, rec.id);
+  if (start) await startContainer(roots, rec.id, { onPid });
   return { id: rec.id, name: rec.name, exitCode: 0, oomKilled: false };
 }
 

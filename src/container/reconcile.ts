@@ -7,6 +7,8 @@
  * snapshot stays until rm. This is what makes `ps` true after a SIGKILL of anything.
  */
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { teardownNetwork } from '../runtime/network/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineRoots } from '../state/paths.js';
 import { containersRoot } from '../state/paths.js';
@@ -50,8 +52,11 @@ export async function openCgroup(rec: ContainerRecord): Promise<Cgroup | undefin
   }
 }
 
-/** Kills a still-running monitor and removes the cgroup. Idempotent; failures are returned, not thrown. */
-export async function releaseRuntime(rec: ContainerRecord): Promise<string[]> {
+/**
+ * Kills a still-running monitor, removes the cgroup and the container's network attachments
+ * (issue 6's teardown). Idempotent; failures are returned, not thrown.
+ */
+export async function releaseRuntime(rec: ContainerRecord, containers: ContainerStore): Promise<string[]> {
   const failures: string[] = [];
   if (rec.monitorPid && rec.monitorStart !== undefined) signalProcess(rec.monitorPid, rec.monitorStart, 'SIGKILL');
   try {
@@ -59,6 +64,12 @@ export async function releaseRuntime(rec: ContainerRecord): Promise<string[]> {
     await cg?.destroy();
   } catch (err) {
     failures.push(`remove cgroup of ${rec.name}: ${messageOf(err)}`);
+  }
+  try {
+    // containers.dir is <root>/containers: the network state lives under <root>.
+    await teardownNetwork(dirname(containers.dir), rec.id);
+  } catch (err) {
+    failures.push(`remove network of ${rec.name}: ${messageOf(err)}`);
   }
   return failures;
 }
@@ -89,7 +100,7 @@ export async function reconcile(containers: ContainerStore, rec: ContainerRecord
     oomKilled: (exit?.oomKills ?? 0) > 0,
     finished: exit?.finishedAt ?? new Date().toISOString(),
   };
-  const failures = await releaseRuntime(next);
+  const failures = await releaseRuntime(next, containers);
   if (failures.length) process.stderr.write(`tspod: cleanup of container ${rec.name}: ${failures.join('; ')}\n`);
   if (await containers.get(rec.id)) await containers.save(next);
   return next;

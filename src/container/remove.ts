@@ -28,7 +28,7 @@ export async function removeContainer(roots: EngineRoots, store: Store, ref: str
       }
       rec = await reconcile(containers, rec);
     }
-    const failures = await releaseRuntime(rec);
+    const failures = await releaseRuntime(rec, containers);
     await store.removeSnapshot(rec.id).catch((e) => failures.push(messageOf(e)));
     if (failures.length) throw fail('ESYS', `remove container ${ref}: ${failures.join('; ')}`);
     await containers.remove(rec);

@@ -24,7 +24,7 @@ import { layerFiles } from '../mount/lookup.js';
 import { overlayOptions } from '../mount/overlay.js';
 import { realSys } from '../sys/index.js';
 import { createDetached, foregroundOwner } from './create.js';
-import { withRunOptions, releaseContainerVolumes, readEnvFiles, type ContainerRunOptions, type VolumeUse } from './run-options.js';
+import { withRunOptions, withTerminal, releaseContainerVolumes, readEnvFiles, type ContainerRunOptions, type VolumeUse } from './run-options.js';
 import { fail, messageOf, TspodError } from '../util/errors.js';
 
 export interface RunOptions extends NetworkRunOptions, ContainerRunOptions {
@@ -121,13 +121,15 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     if (interrupted) throw fail('ELAUNCH', `run ${rec.name}: interrupted by ${interrupted}`);
     if (opts.detach || opts.create) {
       kept = true; // from here on the record belongs to create/start (start.ts)
-      return await createDetached(opts.roots, containers, rec, plan, { limits, cgroupParent: opts.cgroupParent, restartPolicy: opts.restart }, !!opts.detach);
+      const nw = net;
+      net = undefined; // attached at start's onPid step; released by reconcile/rm when the container ends
+      return await createDetached(opts.roots, containers, rec, plan, { limits, cgroupParent: opts.cgroupParent, restartPolicy: opts.restart }, !!opts.detach, (pid) => nw.attach(pid));
     }
 
     const cg = cgroup!;
     const nw = net;
     await containers.save({ ...rec, state: 'running', ...foregroundOwner() });
-    const result = await launch(plan, { onPid: async (pid) => { await cg.addProcess(pid); await nw.attach(pid); } });
+    const result = await withTerminal(opts, (term) => launch(plan, { ...term, onPid: async (pid) => { await cg.addProcess(pid); await nw.attach(pid); } }));
     const oomKilled = await cg.oomKilled().catch(() => false);
     const exitCode = result.signal !== undefined ? 128 + result.signal : result.exitCode;
     if (!opts.rm) await containers.save({ ...rec, state: 'exited', exitCode, oomKilled, finished: new Date().toISOString() });

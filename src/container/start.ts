@@ -42,21 +42,21 @@ export async function loadPlan(containers: ContainerStore, id: string): Promise<
 }
 
 /** Starts a created or exited container detached; a running one is left alone. Returns the record. */
-export async function startContainer(roots: EngineRoots, ref: string): Promise<ContainerRecord> {
+export async function startContainer(roots: EngineRoots, ref: string, opts: { onPid?: (pid: number) => Promise<void> } = {}): Promise<ContainerRecord> {
   const containers = containerStore(roots);
   const found = await containers.find(ref);
   const { rec: locked, release } = await containers.lock(found.id);
   try {
     const rec = await reconcile(containers, locked);
     if (isActive(rec)) return rec;
-    return await startLocked(containers, rec);
+    return await startLocked(containers, rec, opts.onPid);
   } finally {
     release();
   }
 }
 
 /** start with the lock held (also used by restart). */
-export async function startLocked(containers: ContainerStore, rec: ContainerRecord): Promise<ContainerRecord> {
+export async function startLocked(containers: ContainerStore, rec: ContainerRecord, onPid?: (pid: number) => Promise<void>): Promise<ContainerRecord> {
   const plan = await loadPlan(containers, rec.id);
   const driver = await detectCgroups();
   let cgroup: Cgroup;
@@ -65,7 +65,7 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
   } catch (err) {
     // A group left by a crash before reconcile could remove it: remove and retry once.
     if (!(err instanceof TspodError && err.code === 'EEXIST')) throw err;
-    await releaseRuntime({ ...rec, cgroupPaths: undefined });
+    await releaseRuntime({ ...rec, cgroupPaths: undefined }, containers);
     cgroup = await driver.create(rec.id, (rec.limits ?? {}) as CgroupLimits, rec.cgroupParent ? { parent: rec.cgroupParent } : undefined);
   }
   const starting: ContainerRecord = {
@@ -78,13 +78,13 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
   };
   try {
     await containers.save(starting);
-    const s = await startDetached(containers.containerDir(rec.id), plan, cgroup);
+    const s = await startDetached(containers.containerDir(rec.id), plan, cgroup, onPid);
     const running: ContainerRecord = { ...starting, ...s };
     await containers.save(running);
     return running;
   } catch (err) {
     const failed: ContainerRecord = { ...starting, state: 'exited', exitCode: exitCodeOf(err), finished: new Date().toISOString() };
-    const failures = await releaseRuntime(failed);
+    const failures = await releaseRuntime(failed, containers);
     await containers.save(failed).catch((e) => failures.push(messageOf(e)));
     if (failures.length) process.stderr.write(`tspod: cleanup of container ${rec.name}: ${failures.join('; ')}\n`);
     throw err;

@@ -176,4 +176,148 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(monitorsOf(t.root)).toEqual([]);
     expect((await t.run(['inspect', 'loop'])).code).toBe(1);
   }, 120_000);
+
+  it('a container over its --memory limit shows OOMKilled: true and exit 137 in inspect', async () => {
+    const id = await runD('--memory', '16m', 'busybox', 'sh', '-c', 'x=aaaaaaaaaaaaaaaa; while true; do x="$x$x"; done');
+    const w = await t.run(['wait', id]);
+    expect(w.stdout.trim()).toBe('137');
+    const info = await inspect(id);
+    expect(info.State).toMatchObject({ Status: 'exited', OOMKilled: true, ExitCode: 137 });
+    expect((await t.run(['rm', id])).code).toBe(0);
+    expect(cgroupsOf([id])).toEqual([]);
+  }, 60_000);
+
+  it('SIGKILL of the monitor, of the init, or of the CLI during run -d: ps shows the truth, rm cleans up', async () => {
+    // the monitor: the launcher and the container die with it (parent-death signals, pid namespace)
+    const a = await runD('busybox', 'sleep', '1000');
+    const ia = await inspect(a);
+    process.kill(ia.Tspod.MonitorPid, 'SIGKILL');
+    await until('init gone', () => { try { process.kill(ia.State.Pid, 0); return undefined; } catch { return true; } });
+    const psA = await t.run(['ps', '-a', '--format', 'json']);
+    const recA = psA.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((c) => a.startsWith(c.ID));
+    expect(recA.State).toBe('exited');
+    expect(cgroupsOf([a])).toEqual([]); // reconcile removed the cgroup
+    expect((await t.run(['rm', a])).code).toBe(0);
+
+    // the container's init: the monitor records its status
+    const b = await runD('busybox', 'sleep', '1000');
+    const ib = await inspect(b);
+    process.kill(ib.State.Pid, 'SIGKILL');
+    await until('monitor gone', () => monitorsOf(t.root).includes(ib.Tspod.MonitorPid) ? undefined : true);
+    expect((await inspect(b)).State).toMatchObject({ Status: 'exited', ExitCode: 137 });
+    expect((await t.run(['ps', '-q', '--no-trunc'])).stdout).not.toContain(b);
+    expect((await t.run(['rm', b])).code).toBe(0);
+
+    // the CLI, at several points during run -d
+    const states = new Set<string>();
+    for (const delay of [300, 500, 600, 700, 800, 900, 1000]) {
+      const name = `killed-cli-${delay}`;
+      const child = spawn(process.execPath, [TSPOD_BIN, 'run', '-d', '--network', 'none', '--name', name, 'busybox', 'sleep', '1000'], { env: t.env, stdio: 'ignore' });
+      const closed = new Promise((r) => child.on('close', r));
+      await sleep(delay);
+      child.kill('SIGKILL');
+      await closed;
+      const ps = (await t.run(['ps', '-a', '--format', 'json'])).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const rec = ps.find((c) => c.Names === name);
+      if (!rec) continue; // killed before the record existed: nothing to show, nothing claimed
+      states.add(rec.State);
+      const info = await inspect(name);
+      created.add(info.Id);
+      if (rec.State === 'running') {
+        // it got as far as running: then it truly runs
+        expect(() => process.kill(info.State.Pid, 0)).not.toThrow();
+      } else {
+        expect(processesIn([info.Id])).toEqual([]);
+      }
+      const rm = await t.run(['rm', '-f', name]);
+      expect(rm.code, rm.stderr).toBe(0);
+      expect(cgroupsOf([info.Id])).toEqual([]);
+      expect(processesIn([info.Id])).toEqual([]);
+      expect(existsSync(join(t.root, 'store', 'snapshots', info.Id))).toBe(false);
+    }
+    expect(monitorsOf(t.root)).toEqual([]);
+    console.log(`states seen after a SIGKILL of the CLI during run -d: ${[...states].join(', ')}`);
+  }, 120_000);
+
+  it('two rm -f of the same container at once: one succeeds, the other reports it gone', async () => {
+    const id = await runD('--name', 'twice', 'busybox', 'sleep', '1000');
+    const [r1, r2] = await Promise.all([t.run(['rm', '-f', 'twice']), t.run(['rm', '-f', id])]);
+    const codes = [r1.code, r2.code].sort();
+    expect(codes).toEqual([0, 1]);
+    const loser = r1.code === 1 ? r1 : r2;
+    expect(loser.stderr).toMatch(/no such container/);
+    expect(existsSync(join(t.root, 'containers', id))).toBe(false);
+    expect(existsSync(join(t.root, 'containers', 'names', 'twice'))).toBe(false);
+    expect(cgroupsOf([id])).toEqual([]);
+    expect(processesIn([id])).toEqual([]);
+    // the name is free again and the state readable
+    const again = await runD('--name', 'twice', 'busybox', 'true');
+    expect((await t.run(['wait', 'twice'])).stdout.trim()).toBe('0');
+    expect((await t.run(['rm', again])).code).toBe(0);
+  }, 60_000);
+
+  it('create, start, pause, unpause, kill, restart, rename, stats, top', async () => {
+    const c = await t.run(['create', '--network', 'none', '--name', 'later', 'busybox', 'sh', '-c', 'echo started; exec sleep 1000']);
+    expect(c.code, c.stderr).toBe(0);
+    const id = c.stdout.trim();
+    created.add(id);
+    expect((await inspect(id)).State.Status).toBe('created');
+    expect((await t.run(['start', 'later'])).code).toBe(0);
+    expect((await inspect(id)).State.Status).toBe('running');
+    await until('log line', async () => (await t.run(['logs', 'later'])).stdout.includes('started') || undefined);
+
+    expect((await t.run(['pause', 'later'])).code).toBe(0);
+    const paused = await inspect(id);
+    expect(paused.State).toMatchObject({ Status: 'paused', Paused: true });
+    const st = readFileSync(`/proc/${paused.State.Pid}/status`, 'utf8');
+    expect(/^State:\s+([A-Z])/m.exec(st)![1]).toMatch(/[DS]/); // frozen tasks sleep in the freezer
+    expect((await t.run(['ps'])).stdout).toContain('(Paused)');
+    expect((await t.run(['unpause', 'later'])).code).toBe(0);
+    expect((await inspect(id)).State.Status).toBe('running');
+
+    const stats = await t.run(['stats', '--no-stream', '--format', 'json', 'later']);
+    expect(stats.code, stats.stderr).toBe(0);
+    const s = JSON.parse(stats.stdout.trim());
+    expect(s.pids).toBe(1);
+    expect(s.memoryBytes).toBeGreaterThan(0);
+    const top = await t.run(['top', 'later']);
+    expect(top.stdout).toMatch(/sleep 1000/);
+
+    expect((await t.run(['rename', 'later', 'renamed'])).code).toBe(0);
+    expect((await inspect('renamed')).Id).toBe(id);
+    expect((await t.run(['inspect', 'later'])).code).toBe(1);
+
+    const pid1 = (await inspect(id)).State.Pid;
+    const r = await t.run(['restart', '-t', '1', 'renamed']);
+    expect(r.code, r.stderr).toBe(0);
+    const after = await inspect(id);
+    expect(after.State.Status).toBe('running');
+    expect(after.State.Pid).not.toBe(pid1);
+
+    expect((await t.run(['kill', '-s', 'TERM', 'renamed'])).code).toBe(0); // pid 1 without a handler ignores it
+    await sleep(200);
+    expect((await inspect(id)).State.Status).toBe('running');
+    expect((await t.run(['kill', 'renamed'])).code).toBe(0);
+    expect((await t.run(['wait', 'renamed'])).stdout.trim()).toBe('137');
+    expect((await t.run(['kill', 'renamed'])).code).toBe(1);
+    expect((await t.run(['rm', 'renamed'])).code).toBe(0);
+    expect(cgroupsOf([id])).toEqual([]);
+  }, 90_000);
+
+  it('20 detached containers: the monitor resident memory is measured and reported', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await runD('busybox', 'sleep', '1000'));
+    const rss: number[] = [];
+    for (const id of ids) {
+      const mpid = (await inspect(id)).Tspod.MonitorPid as number;
+      rss.push(Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${mpid}/status`, 'utf8'))![1]));
+    }
+    const avg = rss.reduce((a, b) => a + b, 0) / rss.length;
+    console.log(`tspod-monitor resident memory over 20 detached containers: avg ${avg.toFixed(0)} kB, max ${Math.max(...rss)} kB`);
+    expect(Math.max(...rss)).toBeLessThan(2048);
+    const rm = await t.run(['rm', '-f', ...ids]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(cgroupsOf(ids)).toEqual([]);
+    expect(processesIn(ids)).toEqual([]);
+  }, 180_000);
 });
