@@ -59,7 +59,9 @@ describe.skipIf(gate)('image operations end to end', () => {
     t2 = tspodEnv({ mirrorUrl: registry.url });
     work = mkdtempSync(join(tmpdir(), 'tspod-imageops-'));
     podmanRoot = join(work, 'podman');
+    // podman's storage, run state, tmp dir and network config all live under the test's temp dir
     podmanArgs = ['--root', join(podmanRoot, 'root'), '--runroot', join(podmanRoot, 'run'), '--tmpdir', join(podmanRoot, 'tmp'),
+      '--network-config-dir', join(podmanRoot, 'networks'),
       '--runtime', 'runc', '--cgroup-manager=cgroupfs', '--events-backend=file', '--storage-driver', 'overlay'];
     // a repository of its own per run: the fixture registry may outlive a test run
     target = `${registry.host}/test/committed-${process.pid}:v1`;
