@@ -168,6 +168,26 @@ describe.skipIf(gate)('pull through a fault-injecting proxy in front of the real
     expect((await pull(store, FIXTURE_IMAGES.busybox)).layersFetched).toBe(1);
   });
 
+  it('never stores a blob whose body is longer or shorter than its descriptor', async () => {
+    const store = await freshStore();
+    const m = (await (await fetch(`${registry.url}/v2/library/busybox/manifests/latest`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json()) as { layers: { digest: string; size: number }[] };
+    const layer = m.layers[0]!;
+    const real = Buffer.from(await (await fetch(`${registry.url}/v2/library/busybox/blobs/${layer.digest}`)).arrayBuffer());
+    for (const body of [Buffer.concat([real, Buffer.from('trailing junk')]), real.subarray(0, real.length - 1000)]) {
+      proxy.rule = (r) => (r.path.endsWith(`/blobs/${layer.digest}`)
+        ? { kind: 'respond', status: 200, headers: { 'content-type': 'application/octet-stream' }, body }
+        : undefined);
+      const err = await pull(store, FIXTURE_IMAGES.busybox).catch((e) => e);
+      expect(err).toBeInstanceOf(TspodError);
+      expect(err.code).toBe('EDIGEST');
+      expect(err.message).toContain(layer.digest);
+      expect(await store.hasBlob(layer.digest as `sha256:${string}`)).toBe(false);
+      expect(await store.listRefs()).toEqual([]);
+      checkStoreClean(store);
+    }
+  });
+
   it('rejects a docker schema 1 manifest with a message naming the image', async () => {
     const store = await freshStore();
     const schema1 = JSON.stringify({
