@@ -75,7 +75,8 @@ export async function pushImage(source: string, opts: PushOptions): Promise<Push
     const uploader = new RegistryUploader({ config: opts.config, credentials: opts.credentials ?? fileCredentials(), ...opts.upload });
     const emit = opts.onEvent ?? (() => {});
     try {
-      const blobs: Descriptor[] = [...img.manifest.layers, img.manifest.config];
+      // Foreign (non-distributable) layers stay where their URLs point, as docker push leaves them.
+      const blobs: Descriptor[] = [...img.manifest.layers.filter((l) => !isForeign(l)), img.manifest.config];
       for (const b of blobs) {
         if (!(await store.hasBlob(b.digest))) {
           throw fail('ENOTFOUND', `${what}: blob ${b.digest} of ${source} is not in the local store`);
@@ -97,6 +98,10 @@ export async function pushImage(source: string, opts: PushOptions): Promise<Push
   } finally {
     await releaseLease();
   }
+}
+
+function isForeign(d: Descriptor): boolean {
+  return (d.urls?.length ?? 0) > 0 && (d.mediaType === MediaType.DockerLayerForeignGzip || d.mediaType.includes('.nondistributable.'));
 }
 
 function mediaTypeOf(bytes: Buffer): string | undefined {
