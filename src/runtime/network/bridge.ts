@@ -6,9 +6,9 @@
  * default route from inside (nsenter: setns is not safe in a multithreaded process).
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { execTool, ipBatch, ipBatchIn } from './exec.js';
-import { allowThroughForeignDrop, enableForwarding, removeForeignAllows } from './nft.js';
+import { enableForwarding, foreignAllowances, removeForeignAllows } from './nft.js';
 
 export const MTU = 1500;
 
@@ -16,18 +16,28 @@ export function linkExists(name: string): boolean {
   return existsSync(`/sys/class/net/${name}`);
 }
 
-/** Creates the bridge with the gateway address when it does not exist yet. */
-export async function ensureBridge(bridge: string, gateway: string, prefix: number): Promise<void> {
-  if (linkExists(bridge)) return;
-  await ipBatch(`create bridge ${bridge}`, [
+/** The ip lines that create a bridge with its gateway address. */
+export function bridgeLines(bridge: string, gateway: string, prefix: number): string[] {
+  return [
     `link add ${bridge} mtu ${MTU} type bridge`,
     `addr add ${gateway}/${prefix} dev ${bridge}`,
     `link set ${bridge} up`,
-  ]);
+  ];
+}
+
+/** Host settings a new bridge needs; returns the nft lines for foreign forward chains (see nft.ts). */
+export async function prepareBridgeHost(bridge: string): Promise<string> {
   // DNAT from the host's own 127.0.0.1 to a container routes a loopback source out of the bridge.
   await writeFile(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1\n');
   await enableForwarding();
-  await allowThroughForeignDrop(bridge);
+  const extra = await foreignAllowances(bridge);
+  if (extra) await writeFile(foreignMarker(bridge), '');
+  return extra;
+}
+
+/** Marks a bridge whose allowances were inserted into other tables, so that removal looks for them only then. */
+function foreignMarker(bridge: string): string {
+  return `/run/lock/tspod-network.foreign.${bridge}`;
 }
 
 /**
@@ -37,13 +47,17 @@ export async function ensureBridge(bridge: string, gateway: string, prefix: numb
  */
 export async function deleteBridge(bridge: string): Promise<boolean> {
   if (linkExists(bridge) && readdirSync(`/sys/class/net/${bridge}/brif`).length > 0) return false;
-  await removeForeignAllows(bridge);
+  if (existsSync(foreignMarker(bridge))) {
+    await removeForeignAllows(bridge);
+    await rm(foreignMarker(bridge), { force: true });
+  }
   if (linkExists(bridge)) await deleteLink(bridge);
   return true;
 }
 
 /** Deletes a link; one that is already gone (its namespace died) is fine. */
 export async function deleteLink(name: string): Promise<void> {
+  if (!linkExists(name)) return;
   const r = await execTool('ip', ['link', 'del', name]);
   if (r.code !== 0 && linkExists(name)) throw new Error(`delete link ${name}: ${r.stderr.trim()}`);
 }
@@ -60,8 +74,10 @@ export interface VethSpec {
   gateway?: string;
 }
 
-export async function attachVeth(v: VethSpec): Promise<void> {
+/** Creates the veth pair (and first `before` lines: the bridge, when new), then configures the inside. */
+export async function attachVeth(v: VethSpec, before: string[] = []): Promise<void> {
   await ipBatch(`create veth ${v.hostVeth} for pid ${v.pid}`, [
+    ...before,
     `link add ${v.hostVeth} mtu ${MTU} type veth peer name ${v.ifname} address ${v.mac} mtu ${MTU} netns ${v.pid}`,
     `link set ${v.hostVeth} master ${v.bridge} up`,
   ]);

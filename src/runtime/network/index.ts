@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { fail, messageOf } from '../../util/errors.js';
 import { contains, formatIPv4, hostRange, macFor, overlaps, parseIPv4, parseSubnet } from './addr.js';
-import { attachVeth, deleteBridge, deleteLink, ensureBridge, linkExists } from './bridge.js';
+import { attachVeth, bridgeLines, deleteBridge, deleteLink, linkExists, prepareBridgeHost } from './bridge.js';
 import { checkBridgeName, DEFAULT_NETWORK, loadNetworkConfig, subnetAndGateway, type NetworkConfig } from './config.js';
 import { baseHosts, writePeers } from './etc.js';
 import { installRules, portRule, removeNetworkRules, removePortRules } from './nft.js';
@@ -113,9 +113,18 @@ export async function setupNetwork(root: string, req: AttachRequest, pid: number
     await store.saveLeases([...leases, lease]);
     await saveClaims([...claims, { bridge: net.bridge, ip, pid, startTime }]);
     try {
-      await ensureBridge(net.bridge, net.gateway, subnet.prefix);
-      await installRules(net.bridge, net.subnet, ports.map((p) => portRule(p, ip, req.containerId)));
-      await attachVeth({ pid, bridge: net.bridge, hostVeth: lease.hostVeth, ifname: lease.ifname, mac: lease.mac, ip, prefix: subnet.prefix, gateway: n === 0 ? net.gateway : undefined });
+      // Few child processes on the run path: one ip batch (bridge if new + veth), one nft
+      // transaction, one ip batch inside the namespace.
+      const creating = !linkExists(net.bridge);
+      const veth = { pid, bridge: net.bridge, hostVeth: lease.hostVeth, ifname: lease.ifname, mac: lease.mac, ip, prefix: subnet.prefix, gateway: n === 0 ? net.gateway : undefined };
+      if (creating) {
+        await attachVeth(veth, bridgeLines(net.bridge, net.gateway, subnet.prefix));
+        const extra = await prepareBridgeHost(net.bridge);
+        await installRules(net.bridge, net.subnet, ports.map((p) => portRule(p, ip, req.containerId)), extra);
+      } else {
+        await installRules(net.bridge, net.subnet, ports.map((p) => portRule(p, ip, req.containerId)));
+        await attachVeth(veth);
+      }
       if (req.hostsFile && n === 0) {
         const { writeFile } = await import('node:fs/promises');
         await writeFile(req.hostsFile, baseHosts(req.hostname, ip, req.addHosts ?? []));
@@ -189,7 +198,8 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
       continue;
     }
     const subnet = formatIPv4((parseIPv4(l.ip) & ((0xffffffff << (32 - l.prefix)) >>> 0)) >>> 0) + '/' + l.prefix;
-    await step(async () => { if (await deleteBridge(l.bridge)) await removeNetworkRules(l.bridge, subnet); });
+    const lastBridge = (await liveClaims()).length === 0;
+    await step(async () => { if (await deleteBridge(l.bridge)) await removeNetworkRules(l.bridge, subnet, lastBridge); });
   }
   return failures;
 }
@@ -226,7 +236,7 @@ async function reconcileLocked(store: NetworkStore, cfg: NetworkConfig): Promise
   for (const def of defs) {
     if (left.some((l) => l.network === def.name) || !linkExists(def.bridge)) continue;
     try {
-      if (await deleteBridge(def.bridge)) await removeNetworkRules(def.bridge, def.subnet);
+      if (await deleteBridge(def.bridge)) await removeNetworkRules(def.bridge, def.subnet, (await liveClaims()).length === 0);
     } catch (err) {
       failures.push(messageOf(err));
     }

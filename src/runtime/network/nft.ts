@@ -19,7 +19,8 @@
  * accepted by every base chain. For each such chain, two accept rules per bridge are inserted at
  * its top, commented "tspod:<bridge>", and removed with the bridge.
  */
-import { nft, nftJson } from './exec.js';
+import { execTool, nft, nftJson } from './exec.js';
+import { fail } from '../../util/errors.js';
 import type { PortMapping } from './store.js';
 
 export const TABLE = 'tspod';
@@ -55,11 +56,14 @@ export function portRule(p: PortMapping, ip: string, containerId: string): strin
   return `add rule ip ${TABLE} ports ${daddr}${p.protocol} dport ${p.hostPort} dnat to ${ip}:${p.containerPort} comment "${portComment(containerId)}"`;
 }
 
-/** Installs the table (idempotently), the network's set elements and the container's port rules, in one transaction. */
-export async function installRules(bridge: string, subnet: string, ports: string[]): Promise<void> {
+/**
+ * Installs the table (idempotently), the network's set elements, the container's port rules and
+ * `extra` lines (the foreign-chain allowances of a new bridge), in one transaction.
+ */
+export async function installRules(bridge: string, subnet: string, ports: string[], extra = ''): Promise<void> {
   await nft(`install nftables rules for ${bridge}`, BASE
     + `add element ip ${TABLE} subnets { ${subnet} }\nadd element ip ${TABLE} bridges { "${bridge}" }\n`
-    + ports.map((r) => r + '\n').join(''));
+    + ports.map((r) => r + '\n').join('') + extra);
 }
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -72,43 +76,39 @@ export async function removePortRules(containerId: string): Promise<void> {
   if (handles.length) await nft(`remove port rules of ${containerId.slice(0, 12)}`, handles.map((h) => `delete rule ip ${TABLE} ports handle ${h}\n`).join(''));
 }
 
-/** Removes a network's set elements; deletes the table when no bridge is left in it (of any tspod instance). */
-export async function removeNetworkRules(bridge: string, subnet: string): Promise<void> {
-  const list = await nftJson(['table', 'ip', TABLE]);
-  if (!list) return;
-  const elems = (set: string): unknown[] => {
-    const s = list.nftables.map((o) => (o as Json).set).find((x: Json | undefined) => x && x.name === set) as Json | undefined;
-    return (s?.elem as unknown[] | undefined) ?? [];
-  };
-  const bridges = elems('bridges');
-  if (bridges.every((b) => b === bridge)) {
-    await nft('delete nftables table ip tspod', `delete table ip ${TABLE}\n`);
-    return;
+/**
+ * Removes a network's set elements, or the whole table when `lastBridge` (no tspod instance on the
+ * host uses any bridge any more: see the claims in store.ts). One nft call; a missing table is fine.
+ */
+export async function removeNetworkRules(bridge: string, subnet: string, lastBridge: boolean): Promise<void> {
+  const script = lastBridge
+    ? `delete table ip ${TABLE}\n`
+    : `delete element ip ${TABLE} bridges { "${bridge}" }\ndelete element ip ${TABLE} subnets { ${subnet} }\n`;
+  const r = await execTool('nft', ['-f', '-'], script);
+  if (r.code !== 0 && !/No such file or directory|does not exist/i.test(r.stderr)) {
+    throw fail('ESYS', `remove nftables rules of ${bridge}: ${r.stderr.trim()}`);
   }
-  let script = '';
-  if (bridges.includes(bridge)) script += `delete element ip ${TABLE} bridges { "${bridge}" }\n`;
-  const [addr, len] = subnet.split('/');
-  if (JSON.stringify(elems('subnets')).includes(`"addr":"${addr}","len":${len}`)) script += `delete element ip ${TABLE} subnets { ${subnet} }\n`;
-  if (script) await nft(`remove nftables elements of ${bridge}`, script);
 }
 
 /** Other tables' forward base chains with policy drop (iptables-nft FORWARD DROP and the like). */
 async function droppingForwardChains(): Promise<{ family: string; table: string; name: string }[]> {
-  const all = await nftJson(['ruleset']);
+  const all = await nftJson(['chains']);
   if (!all) return [];
   return all.nftables.map((o) => (o as Json).chain as Json | undefined)
     .filter((c): c is Json => !!c && c.hook === 'forward' && c.policy === 'drop' && c.table !== TABLE && (c.family === 'ip' || c.family === 'inet'))
     .map((c) => ({ family: c.family, table: c.table, name: c.name }));
 }
 
-/** Lets a bridge's traffic through forward chains of other tables whose policy is drop. */
-export async function allowThroughForeignDrop(bridge: string): Promise<void> {
+/**
+ * The nft lines that let a bridge's traffic through forward chains of other tables whose policy is
+ * drop ('' when there are none), for installRules' transaction.
+ */
+export async function foreignAllowances(bridge: string): Promise<string> {
   const chains = await droppingForwardChains();
-  if (!chains.length) return;
   const c = `comment "tspod:${bridge}"`;
-  await nft(`allow ${bridge} through forward drop policies`, chains.map((ch) =>
+  return chains.map((ch) =>
     `insert rule ${ch.family} ${ch.table} ${ch.name} iifname "${bridge}" accept ${c}\n`
-    + `insert rule ${ch.family} ${ch.table} ${ch.name} oifname "${bridge}" accept ${c}\n`).join(''));
+    + `insert rule ${ch.family} ${ch.table} ${ch.name} oifname "${bridge}" accept ${c}\n`).join('');
 }
 
 /** Removes the rules allowThroughForeignDrop inserted (in any table). */
