@@ -1,6 +1,7 @@
 // Issue #6 end to end: bridge networking through the CLI, on the real kernel (veth, bridge, nftables,
 // network namespaces) with the real fixture registry. Traffic goes only to loopback and to the
 // namespaces and containers these tests create.
+/* eslint-disable @typescript-eslint/no-explicit-any */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
@@ -217,6 +218,46 @@ describe.skipIf(gate)('bridge networking end to end', () => {
       expect(rm.code, rm.stderr).toBe(0);
     }
     expect((await t.run(['network', 'ls', '-q'])).stdout).toBe('bridge\n');
+    expect(strayLinks()).toEqual([]);
+  });
+
+  it('connects a running container to a second network and disconnects it; inspect shows the attachments', async () => {
+    expect((await t.run(['network', 'create', 'side'])).code).toBe(0);
+    try {
+      const a = bg(['run', '--rm', '--name', 'multi', '-p', '127.0.0.1:18082:80', 'busybox', 'sh', '-c', SLEEPER]);
+      await a.ready();
+      const pid = leases().find((l) => l.containerName === 'multi')!.pid;
+      const c = await t.run(['network', 'connect', 'side', 'multi']);
+      expect(c.code, c.stderr).toBe(0);
+      const side = leases().find((l) => l.containerName === 'multi' && l.network === 'side')!;
+      expect(side.ip).toMatch(/^10\.89\.1\.\d+$/); // the next free /24 of the pool
+      expect(sh('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-4', '-o', 'addr', 'show', 'eth1'])).toContain(`inet ${side.ip}/24`);
+      // A container on "side" reaches it by name through the new interface.
+      const p = await t.run(['run', '--rm', '--network', 'side', 'busybox', 'ping', '-c1', '-W3', 'multi']);
+      expect(p.code, p.stderr + p.stdout).toBe(0);
+      expect(p.stdout).toContain(`PING multi (${side.ip})`);
+
+      const info = JSON.parse((await t.run(['inspect', 'multi'])).stdout) as { NetworkSettings: Record<string, any> }[];
+      const ns = info[0]!.NetworkSettings;
+      expect(ns.NetworkMode).toBe('bridge');
+      expect(ns.IPAddress).toMatch(/^10\.89\.0\.\d+$/);
+      expect(ns.Gateway).toBe('10.89.0.1');
+      expect(ns.Ports).toEqual({ '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '18082' }] });
+      expect(Object.keys(ns.Networks).sort()).toEqual(['bridge', 'side']);
+      expect(ns.Networks.side).toMatchObject({ IPAddress: side.ip, Interface: 'eth1', Gateway: '10.89.1.1' });
+
+      expect((await t.run(['network', 'connect', 'side', 'multi'])).stderr).toMatch(/already connected to network side/);
+      const d = await t.run(['network', 'disconnect', 'side', 'multi']);
+      expect(d.code, d.stderr).toBe(0);
+      expect(spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', 'link', 'show', 'eth1']).status).not.toBe(0);
+      expect(strayLinks()).not.toContain(side.hostVeth);
+      expect(strayLinks()).not.toContain('tspod1');
+      expect((await t.run(['network', 'disconnect', 'side', 'multi'])).stderr).toMatch(/not connected to network side/);
+      expect((await stop(a)).code).toBe(0);
+      expect((await t.run(['network', 'connect', 'side', 'multi'])).stderr).toMatch(/no such container: multi|is not running/);
+    } finally {
+      expect((await t.run(['network', 'rm', 'side'])).code).toBe(0);
+    }
     expect(strayLinks()).toEqual([]);
   });
 
