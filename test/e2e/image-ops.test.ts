@@ -279,6 +279,26 @@ describe.skipIf(gate)('image operations end to end', () => {
     });
   }
 
+  for (const format of ['docker-archive', 'oci-archive'] as const) {
+    it(`saves several images sharing a layer in one ${format}, each layer once, and loads them all`, async () => {
+      const base = `${registry.host}/library/alpine:3.19`;
+      const file = join(work, `multi-${format}.tar`);
+      const s = await t.run(['save', '--format', format, '-o', file, target, base]);
+      expect(s.code, s.stderr).toBe(0);
+      const names = (await sh('tar', ['-tf', file])).stdout.split('\n').filter(Boolean);
+      expect(new Set(names).size).toBe(names.length);
+      expect(names.filter((n) => (format === 'docker-archive' ? /^[a-f0-9]{64}\.tar$/ : /^blobs\//).test(n))).toHaveLength(format === 'docker-archive' ? 2 : 6);
+      const fresh = tspodEnv({});
+      try {
+        const l = await fresh.run(['load', '-i', file]);
+        expect(l.stderr).toBe('');
+        expect(l.stdout.split('\n').filter(Boolean).sort()).toEqual([`Loaded image: ${base}`, `Loaded image: ${target}`].sort());
+      } finally {
+        fresh.cleanup();
+      }
+    });
+  }
+
   it('writes a docker-archive that skopeo copies, and loads it back with the same image ID', async () => {
     const file = join(work, 'tspod-docker-archive.tar');
     if (!existsSync(file)) expect((await t.run(['save', '-o', file, target])).code).toBe(0);
