@@ -393,7 +393,7 @@ async function check(store: Store, repair: boolean): Promise<CheckResult> {
       }
     }
     for (const why of issues) {
-      const p = problem({ kind: 'ref', name: r.name, problem: why });
+      const p = problem({ kind: 'ref', name: r.name, problem: manifestGone ? why : `${why} (pull the image again)` });
       if (repair && manifestGone) p.repaired = 'ref removed';
       else if (repair) p.repaired = undefined;
     }
