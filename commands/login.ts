@@ -14,10 +14,15 @@ export default class Login extends TspodCommand {
   static override flags = {
     username: Flags.string({ char: 'u', description: 'user name' }),
     'password-stdin': Flags.boolean({ description: 'read the password from stdin' }),
+    password: Flags.string({ char: 'p', hidden: true, description: 'refused: a password in the arguments is visible to every user (ps)' }),
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Login);
+    if (flags.password !== undefined) {
+      // never echo it back
+      throw fail('EINVAL', 'login: --password/-p is refused: arguments are visible to every user of the host; use --password-stdin');
+    }
     const tty = process.stdin.isTTY === true;
     let username = flags.username;
     let password: string;

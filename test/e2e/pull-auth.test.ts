@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstReason, isRoot } from '../support/caps.js';
 import { haveAuthRegistryTools, PASSWORD, REFRESH_TOKEN, startAuthRegistry, USER, type AuthRegistry } from '../support/auth-registry.js';
 import { FIXTURE_IMAGES, repoRoot, startFixtureRegistry, type FixtureRegistry } from '../support/registry.js';
-import { tspodEnv, type TspodEnv } from '../support/tspod.js';
+import { TSPOD_BIN, tspodEnv, type TspodEnv } from '../support/tspod.js';
+import { spawn } from 'node:child_process';
 
 const gate = firstReason(isRoot(), haveAuthRegistryTools());
 
@@ -87,6 +88,37 @@ for (const mode of ['token', 'htpasswd'] as const) {
       await tspod(['rmi', `${reg.host}/private/busybox`]);
       const again = await tspod(['pull', `${reg.host}/private/busybox`]);
       expect(again.code).not.toBe(0);
+    });
+
+    it('refuses -p without echoing it, and asks on a terminal with the echo off', async () => {
+      rmSync(authFile, { force: true });
+      const p = await tspod(['login', '-u', USER, '-p', 'visible-secret-123', reg.host]);
+      expect(p.code).not.toBe(0);
+      expect(p.stderr).toMatch(/--password-stdin/);
+      expect(p.stderr + p.stdout).not.toContain('visible-secret-123');
+      expect(existsSync(authFile)).toBe(false);
+
+      // script(1) gives tspod a pseudo-terminal; the answers are typed once the prompts are up
+      const out = await new Promise<{ status: number | null; stdout: string }>((resolve, reject) => {
+        const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(TSPOD_BIN)} login ${reg.host}`;
+        const c = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...t.env, ...env() }, stdio: ['pipe', 'pipe', 'inherit'] });
+        let stdout = '';
+        let typed = 0;
+        c.stdout.setEncoding('utf8').on('data', (d: string) => {
+          stdout += d;
+          if (typed === 0 && stdout.includes('Username: ')) { typed = 1; c.stdin.write(`${USER}\n`); }
+          if (typed === 1 && stdout.includes('Password: ')) { typed = 2; c.stdin.write(`${PASSWORD}\n`); }
+        });
+        const timer = setTimeout(() => c.kill('SIGKILL'), 60_000);
+        c.once('error', reject);
+        c.once('close', (status) => { clearTimeout(timer); resolve({ status, stdout }); });
+      });
+      expect(out.status).toBe(0);
+      expect(out.stdout).toContain('Login Succeeded');
+      expect(out.stdout).not.toContain(PASSWORD);
+      const stored = JSON.parse(readFileSync(authFile, 'utf8'));
+      expect(Buffer.from(stored.auths[reg.host].auth, 'base64').toString()).toBe(`${USER}:${PASSWORD}`);
+      await tspod(['logout', reg.host]);
     });
 
     it('reads docker config.json: a credential helper, then an auth entry', async () => {
