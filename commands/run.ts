@@ -42,7 +42,7 @@ export default class Run extends TspodCommand {
     'network-alias': Flags.string({ multiple: true, description: 'add a network-scoped alias for the container' }),
     platform: Flags.string({ description: 'platform to pull if the image is missing (os/arch[/variant])' }),
     interactive: Flags.boolean({ char: 'i', description: 'keep stdin open (stdin is always passed through)' }),
-    tty: Flags.boolean({ char: 't', description: 'allocate a pseudo-TTY (not supported yet)' }),
+    tty: Flags.boolean({ char: 't', description: 'allocate a pseudo-TTY (raw mode, window size, Ctrl-C/Ctrl-D go to the container)' }),
     // security and everyday run options (issue 5)
     'cap-add': Flags.string({ multiple: true, description: 'add Linux capabilities (e.g. SYS_ADMIN, or ALL)' }),
     'cap-drop': Flags.string({ multiple: true, description: 'drop Linux capabilities (e.g. NET_RAW, or ALL)' }),
@@ -66,7 +66,6 @@ export default class Run extends TspodCommand {
     const image = head.at(-1);
     const parseArgv = image !== undefined && !image.startsWith('-') && head.length > 1 ? [...head.slice(0, -1), '--', image] : head;
     const { args, flags } = await this.parse(Run, parseArgv);
-    if (flags.tty) throw fail('EINVAL', 'run -t: pseudo-terminals are not supported yet; run without -t');
     const result = await run({
       roots: this.roots(flags),
       image: args.image,
@@ -104,6 +103,8 @@ export default class Run extends TspodCommand {
       ulimits: flags.ulimit,
       sysctls: flags.sysctl,
       init: flags.init,
+      tty: flags.tty,
+      interactive: flags.interactive,
       envFile: flags['env-file'],
       detach: flags.detach,
       create: (this.constructor as typeof Run).createOnly,

@@ -81,6 +81,8 @@ struct plan {
 	int tty;
 	pid_t join_pid; /* join mode (exec): enter this running init's namespaces; 0 = create new ones */
 	unsigned long long join_start; /* its start time (field 22 of /proc/PID/stat) */
+	pid_t netns_pid; /* join-net: share this running init's network namespace (net.c); 0 = none */
+	unsigned long long netns_start;
 };
 
 /* util.c */
@@ -119,6 +121,7 @@ void install_seccomp(const struct plan *p);
 
 /* net.c */
 void loopback_up(void);
+void join_net(pid_t pid, unsigned long long start);
 
 /* join.c */
 pid_t join_fork(const struct plan *p);
@@ -127,7 +130,19 @@ __attribute__((noreturn)) void join_child_main(const struct plan *p, int syncfd)
 /* options.c */
 void apply_sysctls(const struct plan *p);
 void remount_root_readonly(const struct plan *p);
+void bind_console(const struct plan *p);
 void setup_tty(const struct plan *p);
+
+/* pty.c */
+struct pollfd;
+void pty_open(const struct plan *p);
+void pty_child(void);
+void pty_parent(void);
+int pty_pollfds(struct pollfd *p);
+void pty_relay(struct pollfd *p);
+int pty_winch(void);
+void pty_drain(void);
+const char *pty_name(void);
 
 /* process.c */
 void apply_rlimits(const struct plan *p);

@@ -59,6 +59,7 @@ __attribute__((noreturn)) static void child_main(const struct plan *p, int syncf
 		loopback_up();
 	apply_sysctls(p);
 	setup_rootfs(p);
+	bind_console(p);
 	do_pivot_root(p->rootfs);
 	remount_root_readonly(p);
 	if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0)
@@ -112,6 +113,7 @@ int main(int argc, char **argv, char **envp)
 	if (plan.hostname && !(plan.namespaces & NS_UTS))
 		fail(KIND_LAUNCH, "plan: a hostname needs the uts namespace");
 	plan_load_seccomp(&plan);
+	pty_open(&plan);
 
 	/* Signals are read from a signalfd; the child unblocks them right after clone. */
 	sigset_t mask;
@@ -129,8 +131,11 @@ int main(int argc, char **argv, char **envp)
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(syncpipe, O_CLOEXEC) < 0)
 		fail(KIND_LAUNCH, "pipe: %s", errstr(errno));
 
+	if (plan.netns_pid)
+		join_net(plan.netns_pid, plan.netns_start); /* --network container:NAME */
 	pid_t pid = plan.join_pid ? join_fork(&plan) : clone_namespaces(plan.namespaces); /* join: exec */
 	if (pid == 0) {
+		pty_child();
 		close(sfd);
 		close(errpipe[0]);
 		close(syncpipe[1]);
@@ -141,6 +146,7 @@ int main(int argc, char **argv, char **envp)
 	}
 	close(errpipe[1]);
 	close(syncpipe[0]);
+	pty_parent();
 	report("pid %d", (int)pid);
 
 	if (plan.sync && !read_go(PLAN_FD)) {
@@ -164,13 +170,14 @@ int main(int argc, char **argv, char **envp)
 	size_t mlen = 0;
 	int exec_done = 0, status = 0, exited = 0;
 	while (!exited) {
-		struct pollfd pfd[2] = { { sfd, POLLIN, 0 }, { errpipe[0], POLLIN, 0 } };
-		int n = poll(pfd, exec_done ? 1 : 2, -1);
+		struct pollfd pfd[4] = { { sfd, POLLIN, 0 }, { exec_done ? -1 : errpipe[0], POLLIN, 0 } };
+		int n = poll(pfd, 2 + (nfds_t)pty_pollfds(pfd + 2), -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			fail(KIND_LAUNCH, "poll: %s", errstr(errno));
 		}
+		pty_relay(pfd + 2);
 		if (!exec_done && pfd[1].revents) {
 			ssize_t r = read(errpipe[0], msg + mlen, sizeof msg - 1 - mlen);
 			if (r < 0 && errno == EINTR)
@@ -197,6 +204,8 @@ int main(int argc, char **argv, char **envp)
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
 				continue;
+			if (si.ssi_signo == SIGWINCH && pty_winch())
+				continue;
 			if (si.ssi_signo != SIGCHLD) {
 				kill(pid, (int)si.ssi_signo);
 				continue;
@@ -207,6 +216,7 @@ int main(int argc, char **argv, char **envp)
 					exited = 1;
 		}
 	}
+	pty_drain();
 	if (!exec_done) {
 		/* Died before exec without a message (killed by a signal): drain the pipe anyway. */
 		ssize_t r = read(errpipe[0], msg, sizeof msg - 1);

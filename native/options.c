@@ -40,7 +40,28 @@ void apply_sysctls(const struct plan *p)
 	}
 }
 
-/* After pivot_root: the root mount (the bind of the overlay) becomes read-only; submounts keep theirs. */
+/*
+ * -t: the pty slave is bound on /dev/console, as docker does, so that ttyname() finds it. Done
+ * before pivot_root, by its host path: the bind source must be a mount of our own namespace (the
+ * copy of the host's devpts), which /proc/self/fd/0 (opened in the host's namespace) is not. The target is in the /dev tmpfs the plan just mounted (the plan
+ * always mounts one), so no path from the image is followed.
+ */
+void bind_console(const struct plan *p)
+{
+	if (!p->tty)
+		return;
+	char path[4096];
+	if ((size_t)snprintf(path, sizeof path, "%s/dev/console", p->rootfs) >= sizeof path)
+		fail(KIND_LAUNCH, "bind /dev/console: rootfs path too long");
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fail(KIND_LAUNCH, "create /dev/console: %s", errstr(errno));
+	close(fd);
+	if (mount(pty_name(), path, NULL, MS_BIND, NULL) < 0)
+		fail(KIND_LAUNCH, "bind the terminal on /dev/console: %s", errstr(errno));
+}
+
+/* After pivot_root, with --read-only: the root mount (the bind of the overlay) becomes read-only; submounts keep theirs. */
 void remount_root_readonly(const struct plan *p)
 {
 	if (p->readonly_rootfs && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)

@@ -32,7 +32,29 @@ export interface ContainerRunOptions {
   sysctls?: string[];
   init?: boolean;
   tty?: boolean;
+  /** -i: keep stdin attached (with -t: relayed to the terminal). */
+  interactive?: boolean;
   envFile?: string[];
+}
+
+/**
+ * -t in the foreground: the launcher relays between the user's terminal and the container's pty;
+ * here the user's terminal goes to raw mode for the run (restored whatever happens), and without
+ * -i the container gets no stdin, as with docker.
+ */
+export async function withTerminal<T>(o: { tty?: boolean; interactive?: boolean }, fn: (extra: { stdio?: ['inherit' | 'ignore', 'inherit', 'inherit'] }) => Promise<T>): Promise<T> {
+  if (!o.tty) return fn({});
+  if (o.interactive && !process.stdin.isTTY) throw fail('EINVAL', 'run -it: the input device is not a TTY');
+  const raw = o.interactive === true;
+  if (raw) process.stdin.setRawMode(true);
+  try {
+    return await fn({ stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+  } finally {
+    if (raw) {
+      process.stdin.setRawMode(false);
+      process.stdin.pause();
+    }
+  }
 }
 
 export { readEnvFiles };

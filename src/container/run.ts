@@ -118,6 +118,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
       etcFiles,
       tty: opts.tty,
     }), volumes);
+    net.adjustPlan(plan);
     if (interrupted) throw fail('ELAUNCH', `run ${rec.name}: interrupted by ${interrupted}`);
     if (opts.detach || opts.create) {
       kept = true; // from here on the record belongs to create/start (start.ts)

@@ -1,0 +1,95 @@
+// Issue 5, `tspod run -it` under a real pseudo-terminal (test/support/ptydrive.py makes it the CLI's
+// controlling terminal, like a user's shell): an interactive shell sees a terminal of the right size,
+// follows a resize, gets Ctrl-C as SIGINT for its foreground job and Ctrl-D as end of input, and
+// tspod exits with the shell's status.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { startFixtureRegistry, repoRoot, type FixtureRegistry } from '../support/registry.js';
+import { tspodEnv, TSPOD_BIN, type TspodEnv } from '../support/tspod.js';
+import { isRoot, haveOverlay } from '../support/caps.js';
+import { mountsUnder } from '../support/leftovers.js';
+import { cgroupParent, cgroupsUnder, processesUnder, removeParent } from '../support/mycgroups.js';
+
+const gate = isRoot() ?? haveOverlay();
+const PARENT = cgroupParent('tty');
+type Step = { expect: string; timeout?: number } | { send: string } | { resize: [number, number] } | { sleep: number };
+
+describe.skipIf(gate)('run -t (issue 5)', () => {
+  let registry: FixtureRegistry;
+  let t: TspodEnv;
+
+  beforeAll(async () => {
+    registry = await startFixtureRegistry();
+    t = tspodEnv({ mirrorUrl: registry.url });
+    expect((await t.run(['pull', 'busybox'])).code).toBe(0);
+  });
+
+  afterAll(async () => {
+    try {
+      expect(mountsUnder(t.root)).toEqual([]);
+      expect(processesUnder(PARENT)).toEqual([]);
+      expect(cgroupsUnder(PARENT)).toEqual([]);
+    } finally {
+      removeParent(PARENT);
+      t?.cleanup();
+      await registry?.stop();
+    }
+  });
+
+  function onPty(args: string[], steps: Step[], size: [number, number] = [24, 80]): Promise<{ out: string; exit: number }> {
+    return new Promise((resolve, reject) => {
+      execFile('python3', [join(repoRoot(), 'test', 'support', 'ptydrive.py'), String(size[0]), String(size[1]), JSON.stringify(steps), '--',
+        process.execPath, TSPOD_BIN, 'run', '--rm', '--network', 'none', '--cgroup-parent', PARENT, ...args],
+      { env: t.env, timeout: 90_000 }, (err, stdout) => {
+        const m = /\nEXIT (-?\d+)\n$/.exec(stdout);
+        if (!m) return reject(new Error(`ptydrive: ${err?.message ?? ''}\n${stdout}`));
+        resolve({ out: stdout.slice(0, m.index).replace(/\r/g, ''), exit: Number(m[1]) });
+      });
+    });
+  }
+
+  it('runs an interactive shell on a terminal of the caller\'s size, resizes, and exits with the shell\'s status', async () => {
+    const r = await onPty(['-it', 'busybox', 'sh'], [
+      { expect: '/ # ' },
+      { send: 'stty size; tty; test -t 0 && echo stdin-is-a-tty; echo A$((6*7))B\r' },
+      { expect: 'A42B' },
+      { resize: [50, 132] },
+      { sleep: 0.5 },
+      { send: 'stty size\r' },
+      { expect: '50 132' },
+      { send: 'exit 7\r' },
+    ], [30, 100]);
+    expect(r.out).toContain('30 100');
+    expect(r.out).toContain('/dev/console');
+    expect(r.out).toContain('stdin-is-a-tty');
+    expect(r.out).toContain('50 132');
+    expect(r.exit).toBe(7);
+  });
+
+  it('Ctrl-C interrupts the foreground command, not the shell; Ctrl-D ends the shell with status 0', async () => {
+    const r = await onPty(['-it', 'busybox', 'sh'], [
+      { expect: '/ # ' },
+      { send: 'sleep 30\r' },
+      { sleep: 1 },
+      { send: '\x03' },
+      { expect: '\\^C' },
+      { send: 'echo after-sleep=$?\r' },
+      { expect: 'after-sleep=130' },
+      { send: 'echo still-here\r' },
+      { expect: 'still-here\r' },
+      { send: '\x04' },
+    ]);
+    expect(r.out).toContain('after-sleep=130');
+    expect(r.exit).toBe(0);
+  });
+
+  it('-t without -i: output on the terminal, no input; the exit status passes through', async () => {
+    // (as with docker, stdin is the terminal but nothing is relayed to it: a read would wait forever)
+    const r = await onPty(['-t', 'busybox', 'sh', '-c', 'test -t 1 && echo out-is-a-tty; test -t 0 && echo in-is-a-tty; exit 4'], [{ send: 'ignored\r' }]);
+    expect(r.out).toContain('out-is-a-tty');
+    expect(r.out).toContain('in-is-a-tty');
+
+    expect(r.exit).toBe(4);
+  });
+});
