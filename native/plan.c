@@ -235,6 +235,12 @@ static void parse_line(struct plan *p, char *line, unsigned lineno, int *done)
 		p->join_start = num(f[2], ~0UL, "join start time", lineno);
 		if (p->join_pid < 1)
 			fail(KIND_LAUNCH, "plan line %u: join pid must be positive", lineno);
+	} else if (strcmp(kw, "join-net") == 0) {
+		ARITY(2);
+		p->netns_pid = (pid_t)num(f[1], 0x3fffffff, "join-net pid", lineno);
+		p->netns_start = num(f[2], ~0UL, "join-net start time", lineno);
+		if (p->netns_pid < 1)
+			fail(KIND_LAUNCH, "plan line %u: join-net pid must be positive", lineno);
 	} else if (strcmp(kw, "sysctl") == 0) {
 		ARITY(2);
 		struct sysctlspec sc = { need(f[1], "sysctl name", lineno), f[2] ? f[2] : (char *)"" };
@@ -315,6 +321,8 @@ void plan_read(int fd, struct plan *p)
 		fail(KIND_LAUNCH, "plan: a rootfs needs the mount namespace");
 	if (p->loopback_up && !(p->namespaces & NS_NET))
 		fail(KIND_LAUNCH, "plan: loopback-up needs the net namespace");
+	if (p->netns_pid && (p->namespaces & NS_NET))
+		fail(KIND_LAUNCH, "plan: join-net and a new net namespace exclude each other");
 	if (!p->cwd)
 		p->cwd = "/";
 	PUSH(p->args, p->nargs, NULL);

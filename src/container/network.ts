@@ -13,6 +13,7 @@ import {
   checkDns, containerLeases, exposedPorts, processStartTime, parseAddHost, parseNetworkMode, parsePublish, reconcileNetworks, setupNetwork, teardownNetwork,
   writeEtcFiles, type EtcFiles, type Lease, type NetworkChoice, type NetworkState, type PortRequest,
 } from '../runtime/network/index.js';
+import type { LaunchPlan } from '../runtime/plan.js';
 import { fail } from '../util/errors.js';
 
 export interface NetworkRunOptions {
@@ -42,13 +43,20 @@ export interface ContainerNetwork {
   attach(pid: number): Promise<void>;
   /** Detach; idempotent. */
   release(): Promise<void>;
+  /** Adjusts the launch plan (--network container:NAME shares that container's namespace). */
+  adjustPlan(plan: LaunchPlan): void;
 }
 
 /** Checks the network flags (one clear error, before a name or a snapshot is claimed). */
 export function checkNetworkOptions(opts: NetworkRunOptions): NetworkChoice {
   const choice = parseNetworkMode(opts.network);
   if (choice.kind === 'container') {
-    throw fail('EUNSUPPORTED', `--network container:${choice.container}: joining another container's network namespace is not supported yet`);
+    // docker: "conflicting options": the joined container's files are used
+    const clash = (flag: string, v: unknown) => { if (v) throw fail('EINVAL', `conflicting options: ${flag} and the network mode (--network ${opts.network})`); };
+    clash('--dns', opts.dns?.length);
+    clash('--dns-search', opts.dnsSearch?.length);
+    clash('--dns-option', opts.dnsOptions?.length);
+    clash('--add-host', opts.addHosts?.length);
   }
   const bridgeOnly = (flag: string, v: unknown) => {
     if (choice.kind !== 'bridge' && v) throw fail('EINVAL', `${flag} needs a bridge network (--network ${opts.network} has none)`);
@@ -76,7 +84,14 @@ export async function prepareNetwork(args: {
   const { roots, id, name, hostname, dir, opts } = args;
   const choice = checkNetworkOptions(opts);
   const kind = choice.kind;
-  const etcFiles = await writeEtcFiles(dir, hostname, kind, { dns: opts.dns, dnsSearch: opts.dnsSearch, dnsOptions: opts.dnsOptions, addHosts: opts.addHosts });
+  let etcFiles = await writeEtcFiles(dir, hostname, kind, { dns: opts.dns, dnsSearch: opts.dnsSearch, dnsOptions: opts.dnsOptions, addHosts: opts.addHosts });
+  let joinNet: LaunchPlan['joinNet'];
+  if (choice.kind === 'container') {
+    const target = await findContainer(roots, choice.container);
+    joinNet = await netnsOwner(roots, target);
+    const tdir = new ContainerStore(containersRoot(roots)).containerDir(target.id);
+    etcFiles = { ...etcFiles, hosts: join(tdir, 'hosts'), resolvConf: join(tdir, 'resolv.conf') };
+  }
   const statePath = join(dir, 'network.json');
   const publish: PortRequest[] = [...(opts.publish ?? []).map(parsePublish), ...(opts.publishAll ? exposedPorts(args.config.config?.ExposedPorts) : [])];
   let attached = false;
@@ -103,7 +118,24 @@ export async function prepareNetwork(args: {
       attached = false;
       await teardownNetwork(roots.root, id);
     },
+    adjustPlan(plan) {
+      if (!joinNet) return;
+      plan.namespaces = plan.namespaces.filter((n) => n !== 'net');
+      plan.loopbackUp = false;
+      plan.joinNet = joinNet;
+    },
   };
+}
+
+/** The init whose network namespace `--network container:NAME` shares (pid + start time). */
+async function netnsOwner(roots: EngineRoots, rec: ContainerRecord): Promise<{ pid: number; startTime: number }> {
+  const r = rec as ContainerRecord & { pid?: number; pidStart?: number };
+  if (r.pid !== undefined && r.pidStart !== undefined && processStartTime(r.pid) === String(r.pidStart) && rec.state === 'running') {
+    return { pid: r.pid, startTime: r.pidStart };
+  }
+  const live = (await containerLeases(roots.root, rec.id)).find((l) => processStartTime(l.pid) === l.startTime);
+  if (live) return { pid: live.pid, startTime: Number(live.startTime) };
+  throw fail('ESTATE', `--network container:${rec.name}: the container is not running`);
 }
 
 export { reconcileNetworks, teardownNetwork };

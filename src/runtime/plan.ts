@@ -100,6 +100,8 @@ export interface LaunchPlan {
    * new ones; rootfs, mounts and the like are then ignored (native/join.c).
    */
   join?: { pid: number; startTime: number };
+  /** --network container:NAME: share this running init's network namespace (no 'net' in namespaces; native/net.c). */
+  joinNet?: { pid: number; startTime: number };
 }
 
 const RLIMITS = new Set([
@@ -203,6 +205,7 @@ export function serializePlan(plan: LaunchPlan): string {
   }
   if (plan.sync) raw('sync');
   if (plan.join) raw('join', uint('join pid', plan.join.pid, 0x3fffffff), uint('join start time', plan.join.startTime, Number.MAX_SAFE_INTEGER));
+  if (plan.joinNet) raw('join-net', uint('join-net pid', plan.joinNet.pid, 0x3fffffff), uint('join-net start time', plan.joinNet.startTime, Number.MAX_SAFE_INTEGER));
   raw('end');
   return lines.join('\n') + '\n';
 }

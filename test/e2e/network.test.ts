@@ -261,6 +261,26 @@ describe.skipIf(gate)('bridge networking end to end', () => {
     expect(strayLinks()).toEqual([]);
   });
 
+  it('--network container:NAME shares that container\'s network namespace and files', async () => {
+    const a = bg(['run', '--rm', '--name', 'owner', 'busybox', 'sh', '-c', `mkdir -p /www && echo shared-ns > /www/index.html && httpd -p 127.0.0.1:8080 -h /www && ${SLEEPER}`]);
+    await a.ready();
+    const ip = leases().find((l) => l.containerName === 'owner')!.ip;
+    // Its loopback is the owner's: the httpd bound to 127.0.0.1 inside the owner answers.
+    const r = await t.run(['run', '--rm', '--network', 'container:owner', 'busybox', 'sh', '-c', 'ip -4 -o addr show eth0; wget -qO- http://127.0.0.1:8080/; tail -1 /etc/hosts']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`inet ${ip}/24`);
+    expect(r.stdout).toContain('shared-ns\n');
+    expect(r.stdout).toMatch(new RegExp(`${ip.replace(/\./g, '\\.')}\\t[a-f0-9]{12}\\n$`));
+    expect(leases().filter((l) => l.containerName !== 'owner')).toEqual([]); // no address of its own
+    const bad = await t.run(['run', '--rm', '--network', 'container:owner', '--add-host', 'x:1.2.3.4', 'busybox', 'true']);
+    expect(bad.stderr).toBe('tspod: conflicting options: --add-host and the network mode (--network container:owner)\n');
+    expect((await stop(a)).code).toBe(0);
+    const gone = await t.run(['run', '--rm', '--network', 'container:owner', 'busybox', 'true']);
+    expect(gone.code).toBe(125);
+    expect(gone.stderr).toMatch(/no such container: owner|container:owner: the container is not running/);
+    expect(strayLinks()).toEqual([]);
+  });
+
   it('starts and removes 50 containers without leftovers and never hands out an address in use', async () => {
     for (let batch = 0; batch < 10; batch++) {
       // Five containers alive at the same time (each waits until stopped): five addresses.
