@@ -58,6 +58,9 @@ export default class Run extends TspodCommand {
     sysctl: Flags.string({ multiple: true, description: 'namespaced kernel parameter: KEY=VALUE' }),
     init: Flags.boolean({ description: 'run an init (tspod-init) as PID 1 that forwards signals and reaps zombies' }),
     'env-file': Flags.string({ multiple: true, description: 'read environment variables from a file' }),
+    label: Flags.string({ char: 'l', multiple: true, description: 'set metadata on the container (KEY=VALUE)' }),
+    'stop-signal': Flags.string({ description: 'signal to stop the container (default: the image\'s StopSignal, else SIGTERM)' }),
+    'stop-timeout': Flags.integer({ description: 'seconds to wait for the stop signal before SIGKILL (-1: forever)' }),
   };
 
   async run(): Promise<void> {
@@ -106,6 +109,9 @@ export default class Run extends TspodCommand {
       tty: flags.tty,
       interactive: flags.interactive,
       envFile: flags['env-file'],
+      labels: flags.label,
+      stopSignal: flags['stop-signal'],
+      stopTimeout: flags['stop-timeout'],
       detach: flags.detach,
       create: (this.constructor as typeof Run).createOnly,
       restart: flags.restart,

@@ -9,7 +9,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EngineRoots } from '../state/paths.js';
 import type { LaunchPlan } from '../runtime/plan.js';
-import { applyPlanOptions, initBinaryPath, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, readEnvFiles, type UserMount } from '../runtime/options.js';
+import type { ImageConfig } from '../oci/types.js';
+import { applyPlanOptions, parseSignal, initBinaryPath, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, readEnvFiles, type UserMount } from '../runtime/options.js';
 import { launcherPath } from '../runtime/launcher.js';
 import { attachVolume, createVolume, releaseVolumes, seedVolume } from '../volume/index.js';
 import { realSys } from '../sys/index.js';
@@ -35,6 +36,32 @@ export interface ContainerRunOptions {
   /** -i: keep stdin attached (with -t: relayed to the terminal). */
   interactive?: boolean;
   envFile?: string[];
+  /** --label KEY=VALUE, --label-file is not supported. */
+  labels?: string[];
+  /** --stop-signal NAME|NUMBER and --stop-timeout SECONDS: recorded for stop (issue 7's monitor applies them). */
+  stopSignal?: string;
+  stopTimeout?: number;
+}
+
+/** The fields of the container record that come from run options: labels, stop signal and timeout. */
+export function recordedRunOptions(o: ContainerRunOptions, config: ImageConfig): { labels?: Record<string, string>; stopSignal?: string; stopTimeout?: number } {
+  const out: { labels?: Record<string, string>; stopSignal?: string; stopTimeout?: number } = {};
+  if (o.labels?.length) {
+    out.labels = {};
+    for (const l of o.labels) {
+      const eq = l.indexOf('=');
+      const key = eq < 0 ? l : l.slice(0, eq);
+      if (key === '') throw fail('EINVAL', `invalid --label "${l}": empty key`);
+      out.labels[key] = eq < 0 ? '' : l.slice(eq + 1);
+    }
+  }
+  const sig = o.stopSignal ?? config.config?.StopSignal;
+  if (sig !== undefined) out.stopSignal = parseSignal(sig, o.stopSignal !== undefined ? '--stop-signal' : "the image's StopSignal");
+  if (o.stopTimeout !== undefined) {
+    if (!Number.isInteger(o.stopTimeout) || o.stopTimeout < -1) throw fail('EINVAL', `invalid --stop-timeout "${o.stopTimeout}": want seconds, or -1 to wait forever`);
+    out.stopTimeout = o.stopTimeout;
+  }
+  return out;
 }
 
 /**

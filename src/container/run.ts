@@ -24,7 +24,7 @@ import { layerFiles } from '../mount/lookup.js';
 import { overlayOptions } from '../mount/overlay.js';
 import { realSys } from '../sys/index.js';
 import { createDetached, foregroundOwner } from './create.js';
-import { withRunOptions, withTerminal, releaseContainerVolumes, readEnvFiles, type ContainerRunOptions, type VolumeUse } from './run-options.js';
+import { recordedRunOptions, withRunOptions, withTerminal, releaseContainerVolumes, readEnvFiles, type ContainerRunOptions, type VolumeUse } from './run-options.js';
 import { fail, messageOf, TspodError } from '../util/errors.js';
 
 export interface RunOptions extends NetworkRunOptions, ContainerRunOptions {
@@ -77,6 +77,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     imageId: image.imageId,
     created: new Date().toISOString(),
     state: 'created',
+    ...recordedRunOptions(opts, image.config),
   }, opts.name === undefined);
 
   // Signals that arrive before the container runs must not kill tspod half-way through set-up;

@@ -8,6 +8,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
+import { constants as osConstants } from 'node:os';
 import { fail, messageOf } from '../util/errors.js';
 import type { DeviceNode, LaunchPlan, MountFlag, MountSpec, RlimitSpec } from './plan.js';
 import { DEFAULT_CAPABILITIES } from './spec.js';
@@ -281,6 +282,19 @@ export async function readEnvFiles(paths: string[] = []): Promise<string[]> {
     });
   }
   return out;
+}
+
+/** "SIGTERM", "TERM", "term" or "15" → "SIGTERM" (docker accepts all of them). */
+export function parseSignal(s: string, what: string): string {
+  const n = Number(s);
+  if (/^\d+$/.test(s)) {
+    const name = Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0];
+    if (!name || n === 0) throw fail('EINVAL', `invalid ${what} "${s}": unknown signal`);
+    return name;
+  }
+  const name = ('SIG' + s.toUpperCase().replace(/^SIG/, '')) as keyof typeof osConstants.signals;
+  if (!(name in osConstants.signals)) throw fail('EINVAL', `invalid ${what} "${s}": unknown signal`);
+  return name;
 }
 
 /** The options that change a plan, after the engine resolved named volumes to host directories. */

@@ -43,6 +43,11 @@ export interface ContainerRecord {
   stoppedByUser?: boolean;
   restartPolicy?: string;
   restartCount?: number;
+  /** --label KEY=VALUE (issue 5). */
+  labels?: Record<string, string>;
+  /** --stop-signal (else the image's StopSignal), as a signal name, and --stop-timeout in seconds: for stop. */
+  stopSignal?: string;
+  stopTimeout?: number;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

@@ -216,6 +216,17 @@ describe.skipIf(gate)('run options (issue 5)', () => {
     });
   });
 
+  it('--label, --stop-signal and --stop-timeout are recorded with the container (for stop, issue 7)', async () => {
+    const r = await t.run(runArgs(['--name', 'labelled', '--label', 'app=web', '-l', 'tier', '--stop-signal', 'usr1', '--stop-timeout', '3'], 'busybox', ['true']).filter((a) => a !== '--rm'));
+    expect(r.code, r.stderr).toBe(0);
+    const dir = readdirSync(join(t.root, 'containers')).map((id) => join(t.root, 'containers', id, 'container.json')).find((f) => existsSync(f) && readFileSync(f, 'utf8').includes('"labelled"'))!;
+    expect(JSON.parse(readFileSync(dir, 'utf8'))).toMatchObject({ name: 'labelled', labels: { app: 'web', tier: '' }, stopSignal: 'SIGUSR1', stopTimeout: 3 });
+    expect((await t.run(['rm', 'labelled'])).code).toBe(0);
+    const bad = await sh(['--stop-signal', 'SIGNOPE'], 'true');
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/invalid --stop-signal "SIGNOPE": unknown signal/);
+  });
+
   it('--read-only: the root cannot be written, a --tmpfs and /dev/shm still can', async () => {
     const r = await sh(['--read-only', '--tmpfs', '/tmp'], 'touch /x 2>&1; echo ok > /tmp/f && cat /tmp/f; echo shm > /dev/shm/f && cat /dev/shm/f; awk \'$5 == "/" { print $6 }\' /proc/self/mountinfo | cut -d, -f1');
     expect(r.stdout).toMatch(/Read-only file system\nok\nshm\nro\n$/);

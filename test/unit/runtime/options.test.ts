@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  effectiveCapabilities, parseDevice, parseMountFlag, parseSecurityOpts, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag, readEnvFiles,
+  effectiveCapabilities, parseDevice, parseSignal, parseMountFlag, parseSecurityOpts, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag, readEnvFiles,
 } from '../../../src/runtime/options.js';
 
 describe('capabilities', () => {
@@ -60,6 +60,13 @@ describe('mounts', () => {
 });
 
 describe('ulimit, sysctl, device, env-file', () => {
+  it('--stop-signal: names with or without SIG, any case, or numbers', () => {
+    expect(parseSignal('SIGTERM', 'x')).toBe('SIGTERM');
+    expect(parseSignal('usr1', 'x')).toBe('SIGUSR1');
+    expect(parseSignal('9', 'x')).toBe('SIGKILL');
+    expect(() => parseSignal('0', '--stop-signal')).toThrow('invalid --stop-signal "0": unknown signal');
+    expect(() => parseSignal('SIGFOO', '--stop-signal')).toThrow('unknown signal');
+  });
   it('--ulimit', () => {
     expect(parseUlimit('nofile=1024:2048')).toEqual({ type: 'NOFILE', soft: 1024, hard: 2048 });
     expect(parseUlimit('core=-1')).toEqual({ type: 'CORE', soft: 'unlimited', hard: 'unlimited' });
