@@ -20,7 +20,7 @@ export default class Run extends TspodCommand {
   static override flags = {
     rm: Flags.boolean({ description: 'remove the container when it exits' }),
     detach: Flags.boolean({ char: 'd', description: 'run the container in the background (under a tspod-monitor) and print its ID' }),
-    restart: Flags.string({ description: 'restart policy: no, on-failure[:N], always, unless-stopped (recorded; not yet applied by the monitor)' }),
+    restart: Flags.string({ description: 'restart policy of a detached container, applied by its monitor: no, on-failure[:N], always, unless-stopped' }),
     name: Flags.string({ description: 'assign a name to the container' }),
     hostname: Flags.string({ char: 'h', description: 'container host name' }),
     env: Flags.string({ char: 'e', multiple: true, description: 'set environment variables (KEY=VALUE, or KEY to pass the caller\'s value)' }),

@@ -6,9 +6,14 @@
  *   - waits for the launcher (which waits for the container's init and exits with its status),
  *   - records the exit status and the cgroup's OOM-kill count in an exit file (written atomically),
  *     even when no tspod process runs at that moment,
- *   - removes the container's (then empty) cgroup directories.
+ *   - removes the container's (then empty) cgroup directories,
+ *   - applies the restart policy (no, always, unless-stopped, on-failure[:N]): it runs the
+ *     launcher again itself with the saved plan, placing the new init in the cgroup (--procs)
+ *     before the go-ahead, and publishes the new init's pid in --state; a --stopped file (written
+ *     by tspod stop/kill/rm) ends the policy.
  *
- * Usage: tspod-monitor --log PATH --exit PATH [--oom FILE] [--cgroup DIR]... -- LAUNCHER
+ * Usage: tspod-monitor --log PATH --exit PATH [--oom FILE] [--cgroup DIR]...
+ *                      [--restart POLICY --plan FILE --state FILE --stopped FILE [--procs FILE]...] -- LAUNCHER
  * fds 3 (plan) and 4 (report) are passed through to the launcher untouched, so the CLI still talks
  * to the launcher directly (the onPid step: cgroup placement, network) before it exits.
  * Lifetime: the launcher has PR_SET_PDEATHSIG(SIGKILL), so a SIGKILLed monitor takes the launcher
@@ -184,10 +189,164 @@ static void write_exit_file(const char *path, int status, long oom)
 	rename(tmp, path);
 }
 
+struct policy {
+	int kind; /* 0 no, 1 always/unless-stopped, 2 on-failure */
+	long max; /* on-failure:N; 0 = unlimited */
+};
+
+static void parse_policy(const char *s, struct policy *p)
+{
+	p->kind = 0;
+	p->max = 0;
+	if (strcmp(s, "no") == 0)
+		return;
+	if (strcmp(s, "always") == 0 || strcmp(s, "unless-stopped") == 0) {
+		p->kind = 1;
+		return;
+	}
+	if (strncmp(s, "on-failure", 10) == 0 && (s[10] == 0 || s[10] == ':')) {
+		p->kind = 2;
+		if (s[10] == ':')
+			p->max = atol(s + 11);
+		return;
+	}
+	die("unknown restart policy %s", s);
+}
+
+/* Forks the launcher with stdout/stderr on the log pipes and fds 3/4 as given (-1: already in place). */
+static pid_t fork_launcher(char *const *launcher, int out, int err, int planfd, int reportfd)
+{
+	pid_t child = fork();
+	if (child < 0)
+		return -1;
+	if (child == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		int null = open("/dev/null", O_RDONLY);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+			die("stdio: %s", strerror(errno));
+		if ((planfd >= 0 && dup2(planfd, 3) < 0) || (reportfd >= 0 && dup2(reportfd, 4) < 0))
+			die("launcher fds: %s", strerror(errno));
+		execv(launcher[0], launcher);
+		die("exec launcher: %s", strerror(errno));
+	}
+	return child;
+}
+
+static int read_file_fd(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t n = 0;
+	ssize_t r;
+	while (n < cap - 1 && (r = read(fd, buf + n, cap - 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	buf[n] = 0;
+	return (int)n;
+}
+
+static void write_state(const char *path, pid_t pid, long restarts)
+{
+	char tmp[4096], text[128];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		return;
+	int n = snprintf(text, sizeof text, "{\"pid\":%d,\"restartCount\":%ld}\n", (int)pid, restarts);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	write_all(fd, text, (size_t)n);
+	close(fd);
+	rename(tmp, path);
+}
+
+/*
+ * A restart: the launcher protocol driven by the monitor itself. Plan (with `sync`) on a pipe as
+ * fd 3; on `pid N` the init is written into every cgroup.procs file, then `go`. Returns the new
+ * launcher's pid (whatever happens next, it is reaped by the main loop), or -1.
+ */
+static pid_t relaunch(char *const *launcher, int out, int err, const char *planfile, const char **procs, size_t nprocs,
+		      const char *statefile, long restarts)
+{
+	static char plan[256 * 1024];
+	int plen = read_file_fd(planfile, plan, sizeof plan);
+	if (plen <= 0)
+		return -1;
+	int pp[2], rp[2];
+	if (pipe2(pp, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(rp, O_CLOEXEC) < 0) {
+		close(pp[0]);
+		close(pp[1]);
+		return -1;
+	}
+	pid_t child = fork_launcher(launcher, out, err, pp[0], rp[1]);
+	close(pp[0]);
+	close(rp[1]);
+	if (child < 0) {
+		close(pp[1]);
+		close(rp[0]);
+		return -1;
+	}
+	write_all(pp[1], plan, (size_t)plen);
+	char line[4096];
+	size_t len = 0;
+	int done = 0;
+	while (!done) {
+		ssize_t r = read(rp[0], line + len, sizeof line - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		line[len] = 0;
+		char *nl;
+		while ((nl = strchr(line, '\n'))) {
+			*nl = 0;
+			if (strncmp(line, "pid ", 4) == 0) {
+				for (size_t i = 0; i < nprocs; i++) {
+					int fd = open(procs[i], O_WRONLY | O_CLOEXEC);
+					if (fd >= 0) {
+						write_all(fd, line + 4, strlen(line + 4));
+						close(fd);
+					}
+				}
+				write_state(statefile, (pid_t)atoi(line + 4), restarts);
+				write_all(pp[1], "go\n", 3);
+				close(pp[1]);
+				pp[1] = -1;
+			} else if (strncmp(line, "started", 7) == 0) {
+				done = 1;
+			} else if (strncmp(line, "error", 5) == 0) {
+				/* nobody else will see it: put it in the log, as the container's stderr */
+				char msg[4200];
+				int m = snprintf(msg, sizeof msg, "tspod: restart failed: %s\n", line + 6);
+				emit("stderr", msg, (size_t)(m < (int)sizeof msg ? m : (int)sizeof msg - 1));
+				done = 1;
+			}
+			size_t used = (size_t)(nl - line) + 1;
+			memmove(line, nl + 1, len - used + 1);
+			len -= used;
+		}
+		if (len == sizeof line - 1)
+			len = 0;
+	}
+	if (pp[1] >= 0)
+		close(pp[1]);
+	close(rp[0]);
+	return child;
+}
+
 int main(int argc, char **argv)
 {
-	const char *log = NULL, *exitpath = NULL, *oom = NULL, *cgroups[MAX_CGROUPS];
-	size_t ncg = 0;
+	const char *log = NULL, *exitpath = NULL, *oom = NULL, *cgroups[MAX_CGROUPS], *procs[MAX_CGROUPS];
+	const char *planfile = NULL, *statefile = NULL, *stoppedfile = NULL;
+	struct policy pol = { 0, 0 };
+	size_t ncg = 0, nprocs = 0;
 	int i;
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0) {
@@ -204,11 +363,23 @@ int main(int argc, char **argv)
 			oom = argv[++i];
 		else if (strcmp(argv[i], "--cgroup") == 0 && ncg < MAX_CGROUPS)
 			cgroups[ncg++] = argv[++i];
+		else if (strcmp(argv[i], "--procs") == 0 && nprocs < MAX_CGROUPS)
+			procs[nprocs++] = argv[++i];
+		else if (strcmp(argv[i], "--restart") == 0)
+			parse_policy(argv[++i], &pol);
+		else if (strcmp(argv[i], "--plan") == 0)
+			planfile = argv[++i];
+		else if (strcmp(argv[i], "--state") == 0)
+			statefile = argv[++i];
+		else if (strcmp(argv[i], "--stopped") == 0)
+			stoppedfile = argv[++i];
 		else
 			die("unknown option %s", argv[i]);
 	}
 	if (!log || !exitpath || i >= argc)
-		die("usage: %s", "tspod-monitor --log PATH --exit PATH [--oom FILE] [--cgroup DIR]... -- LAUNCHER");
+		die("usage: %s", "tspod-monitor --log PATH --exit PATH [--oom FILE] [--cgroup DIR]... [--restart POLICY --plan FILE --state FILE --stopped FILE [--procs FILE]...] -- LAUNCHER");
+	if (pol.kind && (!planfile || !statefile || !stoppedfile))
+		die("option %s needs --plan, --state and --stopped", "--restart");
 	char *const *launcher = argv + i;
 
 	setsid(); /* already a session leader when tspod spawned us detached: harmless */
@@ -235,26 +406,25 @@ int main(int argc, char **argv)
 	int out[2], err[2];
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
 		die("pipe: %s", strerror(errno));
-	pid_t child = fork();
+	pid_t child = fork_launcher(launcher, out[1], err[1], -1, -1);
 	if (child < 0)
 		die("fork: %s", strerror(errno));
-	if (child == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		int null = open("/dev/null", O_RDONLY);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
-			die("stdio: %s", strerror(errno));
-		execv(launcher[0], launcher);
-		die("exec launcher: %s", strerror(errno));
+	/* The plan and report fds belong to the launcher now; stdio goes nowhere. fds 3 and 4 are
+	 * kept occupied (by /dev/null) so that no later pipe lands there: dup2 onto itself would
+	 * leave close-on-exec set when a restart hands the launcher its fds 3 and 4. */
+	for (int fd = 3; fd <= 4; fd++) {
+		int n = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (n >= 0 && n != fd) {
+			dup3(n, fd, O_CLOEXEC);
+			close(n);
+		}
 	}
-	/* The plan and report fds belong to the launcher now; stdio goes nowhere. */
-	close(3);
-	close(4);
-	close(out[1]);
-	close(err[1]);
+	/* With a restart policy the write ends stay open for the next launcher; then the end of the
+	 * output is not an EOF but "launcher reaped and nothing left to read". */
+	if (!pol.kind) {
+		close(out[1]);
+		close(err[1]);
+	}
 	int null = open("/dev/null", O_RDWR);
 	if (null >= 0) {
 		dup2(null, 0);
@@ -267,38 +437,59 @@ int main(int argc, char **argv)
 	static struct stream so = { "stdout", -1, 0, { 0 } }, se = { "stderr", -1, 0, { 0 } };
 	so.fd = out[0];
 	se.fd = err[0];
-	int status = 0, reaped = 0;
-	while (!reaped || so.fd >= 0 || se.fd >= 0) {
-		struct pollfd pfd[3] = { { sfd, POLLIN, 0 }, { so.fd, POLLIN, 0 }, { se.fd, POLLIN, 0 } };
-		/* Once the launcher is gone, take what is buffered and stop: a leftover process without
-		 * a pid namespace could keep the pipes open forever. */
-		int n = poll(pfd, 3, reaped ? 0 : -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		if (reaped && n == 0)
-			break;
-		if (pfd[1].revents)
-			pump(&so);
-		if (pfd[2].revents)
-			pump(&se);
-		if (pfd[0].revents) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
+	int status = 0;
+	long restarts = 0;
+	for (;;) {
+		int reaped = 0;
+		while (!reaped || so.fd >= 0 || se.fd >= 0) {
+			struct pollfd pfd[3] = { { sfd, POLLIN, 0 }, { so.fd, POLLIN, 0 }, { se.fd, POLLIN, 0 } };
+			/* Once the launcher is gone, take what is buffered and stop: a leftover process without
+			 * a pid namespace could keep the pipes open forever. */
+			int n = poll(pfd, 3, reaped ? 0 : -1);
+			if (n < 0 && errno == EINTR)
 				continue;
-			if (si.ssi_signo != SIGCHLD) {
-				kill(child, (int)si.ssi_signo); /* the launcher forwards it to the init */
-				continue;
-			}
-			int st;
-			pid_t w;
-			while ((w = waitpid(-1, &st, WNOHANG)) > 0)
-				if (w == child) {
-					status = st;
-					reaped = 1;
+			if (n < 0)
+				break;
+			if (reaped && n == 0)
+				break;
+			if (pfd[1].revents)
+				pump(&so);
+			if (pfd[2].revents)
+				pump(&se);
+			if (pfd[0].revents) {
+				struct signalfd_siginfo si;
+				if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
+					continue;
+				if (si.ssi_signo != SIGCHLD) {
+					kill(child, (int)si.ssi_signo); /* the launcher forwards it to the init */
+					continue;
 				}
+				int st;
+				pid_t w;
+				while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+					if (w == child) {
+						status = st;
+						reaped = 1;
+					}
+			}
 		}
+		if (!pol.kind || (stoppedfile && access(stoppedfile, F_OK) == 0))
+			break;
+		int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (pol.kind == 2 && (code == 0 || (pol.max > 0 && restarts >= pol.max)))
+			break;
+		/* docker's back-off: 100 ms, doubling, at most 2 s here */
+		long delay_ms = 100L << (restarts < 5 ? restarts : 5);
+		if (delay_ms > 2000)
+			delay_ms = 2000;
+		struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		if (stoppedfile && access(stoppedfile, F_OK) == 0)
+			break;
+		restarts++;
+		child = relaunch(launcher, out[1], err[1], planfile, procs, nprocs, statefile, restarts);
+		if (child < 0)
+			break;
 	}
 	if (so.fd >= 0)
 		drain_lines(&so, 1);

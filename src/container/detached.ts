@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { launcherPath } from '../runtime/launcher.js';
 import { serializePlan, type LaunchPlan } from '../runtime/plan.js';
 import type { Cgroup } from '../runtime/cgroups/index.js';
@@ -31,6 +31,28 @@ export function exitPath(containerDir: string): string {
 }
 export function planPath(containerDir: string): string {
   return join(containerDir, 'plan.json');
+}
+/** The serialized plan the monitor replays for a restart, its pid file, and the "stopped by the user" marker. */
+const planTextPath = (d: string) => join(d, 'plan.txt');
+const statePath = (d: string) => join(d, 'monitor-state.json');
+const stoppedPath = (d: string) => join(d, 'stopped');
+
+/** Tells the monitor not to apply the restart policy any more (stop, kill, rm). */
+export async function markStopped(containerDir: string): Promise<void> {
+  await writeFile(stoppedPath(containerDir), '');
+}
+
+export async function isMarkedStopped(containerDir: string): Promise<boolean> {
+  return readFile(stoppedPath(containerDir)).then(() => true, () => false);
+}
+
+/** The init the monitor started last (after restarts), if it wrote one. */
+export async function monitorState(containerDir: string): Promise<{ pid: number; restartCount: number } | undefined> {
+  try {
+    return JSON.parse(await readFile(statePath(containerDir), 'utf8')) as { pid: number; restartCount: number };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The cgroup file whose `oom_kill N` line counts OOM kills (v1 memory.oom_control, v2 memory.events). */
@@ -53,11 +75,17 @@ const KIND_CODES: Record<string, ErrorCode> = { '125': 'ELAUNCH', '126': 'ENOEXE
  * Spawns the monitor for `plan` and resolves once the container's command was exec'd. The caller
  * has created `cgroup`; the init is placed in it before it runs anything of its own.
  */
-export async function startDetached(containerDir: string, plan: LaunchPlan, cgroup: Cgroup, onPid?: (pid: number) => Promise<void>): Promise<DetachedStart> {
-  await rm(exitPath(containerDir), { force: true });
+export async function startDetached(containerDir: string, plan: LaunchPlan, cgroup: Cgroup, onPid?: (pid: number) => Promise<void>, restartPolicy?: string): Promise<DetachedStart> {
+  for (const f of [exitPath(containerDir), stoppedPath(containerDir), statePath(containerDir)]) await rm(f, { force: true });
   const text = serializePlan({ ...plan, sync: true });
   const oom = oomCounterFile(cgroup);
-  const args = ['--log', logPath(containerDir), '--exit', exitPath(containerDir), ...(oom ? ['--oom', oom] : []), '--', launcherPath()];
+  const restart: string[] = [];
+  if (restartPolicy && restartPolicy !== 'no') {
+    await writeFile(planTextPath(containerDir), text, { mode: 0o600 });
+    restart.push('--restart', restartPolicy, '--plan', planTextPath(containerDir), '--state', statePath(containerDir),
+      '--stopped', stoppedPath(containerDir), ...cgroup.paths.flatMap((p) => ['--procs', join(p, 'cgroup.procs')]));
+  }
+  const args = ['--log', logPath(containerDir), '--exit', exitPath(containerDir), ...(oom ? ['--oom', oom] : []), ...restart, '--', launcherPath()];
   const path = monitorPath();
   const child = spawn(path, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], detached: true, env: {} });
   const planOut = child.stdio[3] as Writable;

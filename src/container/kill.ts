@@ -4,6 +4,7 @@ import type { EngineRoots } from '../state/paths.js';
 import { signalProcess } from '../state/proc.js';
 import { fail } from '../util/errors.js';
 import { containerStore, isActive, reconcile, openCgroup } from './reconcile.js';
+import { markStopped } from './detached.js';
 
 /** "KILL", "SIGKILL", "9" → a signal name or number. */
 export function parseSignal(s: string): NodeJS.Signals | number {
@@ -25,7 +26,10 @@ export async function killContainer(roots: EngineRoots, ref: string, signal = 'S
   try {
     const rec = await reconcile(containers, locked);
     if (!isActive(rec) || !rec.pid || rec.pidStart === undefined) throw fail('ESTATE', `cannot kill container ${ref}: container ${rec.id.slice(0, 12)} is not running`);
-    if (sig === 'SIGKILL' || sig === 9) await containers.save({ ...rec, stoppedByUser: true });
+    if (sig === 'SIGKILL' || sig === 9) {
+      await containers.save({ ...rec, stoppedByUser: true });
+      await markStopped(containers.containerDir(id)); // a killed container is not restarted by its policy
+    }
     if (rec.state === 'paused' && (sig === 'SIGKILL' || sig === 9)) await (await openCgroup(rec))?.thaw().catch(() => undefined);
     if (!signalProcess(rec.pid, rec.pidStart, sig)) throw fail('ESTATE', `cannot kill container ${ref}: it is not running`);
     return rec.id;

@@ -16,7 +16,8 @@ import { ContainerStore, type ContainerRecord } from '../state/containers.js';
 import { isAlive, signalProcess } from '../state/proc.js';
 import { detectCgroups, type Cgroup } from '../runtime/cgroups/index.js';
 import { TspodError, isErrno, messageOf } from '../util/errors.js';
-import { exitPath } from './detached.js';
+import { exitPath, isMarkedStopped, monitorState } from './detached.js';
+import { processStartTime } from '../state/proc.js';
 
 export interface ExitInfo {
   exitCode: number;
@@ -82,6 +83,21 @@ export async function releaseRuntime(rec: ContainerRecord, containers: Container
 export async function reconcile(containers: ContainerStore, rec: ContainerRecord): Promise<ContainerRecord> {
   if (!isActive(rec)) return rec;
   let exit = await readExit(containers, rec.id);
+  if (!exit && rec.restartPolicy && rec.restartPolicy !== 'no' && isAlive(rec.monitorPid, rec.monitorStart)) {
+    // The monitor applies a restart policy: follow the init it started last; between two runs
+    // (its back-off) the container counts as running, as docker shows "Restarting".
+    const st = await monitorState(containers.containerDir(rec.id));
+    if (st && st.pid !== rec.pid) {
+      const start = processStartTime(st.pid);
+      if (start !== undefined) {
+        const next = { ...rec, pid: st.pid, pidStart: start, restartCount: st.restartCount };
+        await containers.save(next);
+        return next;
+      }
+    }
+    // Stopped by the user: the monitor is about to write the exit file; wait for it below.
+    if (isAlive(rec.pid, rec.pidStart) || !(await isMarkedStopped(containers.containerDir(rec.id)))) return rec;
+  }
   if (!exit) {
     // Running: the init lives; or no init recorded yet and its starter (monitor, or the CLI of a
     // foreground run) lives.
@@ -99,6 +115,7 @@ export async function reconcile(containers: ContainerStore, rec: ContainerRecord
     exitCode: exit?.exitCode ?? 137,
     oomKilled: (exit?.oomKills ?? 0) > 0,
     finished: exit?.finishedAt ?? new Date().toISOString(),
+    restartCount: (await monitorState(containers.containerDir(rec.id)))?.restartCount ?? rec.restartCount,
   };
   const failures = await releaseRuntime(next, containers);
   if (failures.length) process.stderr.write(`tspod: cleanup of container ${rec.name}: ${failures.join('; ')}\n`);

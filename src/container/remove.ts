@@ -8,6 +8,7 @@ import type { EngineRoots } from '../state/paths.js';
 import { fail, messageOf } from '../util/errors.js';
 import { signalProcess } from '../state/proc.js';
 import { containerStore, isActive, reconcile, releaseRuntime, waitGone, openCgroup } from './reconcile.js';
+import { markStopped } from './detached.js';
 
 export async function removeContainer(roots: EngineRoots, store: Store, ref: string, opts: { force?: boolean } = {}): Promise<string> {
   const containers = containerStore(roots);
@@ -21,12 +22,13 @@ export async function removeContainer(roots: EngineRoots, store: Store, ref: str
       }
       rec = { ...rec, stoppedByUser: true };
       await containers.save(rec);
+      await markStopped(containers.containerDir(id));
       if (rec.state === 'paused') await (await openCgroup(rec))?.thaw().catch(() => undefined);
-      if (rec.pid && rec.pidStart !== undefined) {
+      for (let round = 0; round < 3 && isActive(rec) && rec.pid && rec.pidStart !== undefined; round++) {
         signalProcess(rec.pid, rec.pidStart, 'SIGKILL');
         await waitGone(rec, 10_000);
+        rec = await reconcile(containers, rec);
       }
-      rec = await reconcile(containers, rec);
     }
     const failures = await releaseRuntime(rec, containers);
     await store.removeSnapshot(rec.id).catch((e) => failures.push(messageOf(e)));

@@ -11,10 +11,9 @@ export async function restartContainer(roots: EngineRoots, ref: string, opts: { 
   const { rec: locked, release } = await containers.lock(id);
   try {
     let rec = await reconcile(containers, locked);
-    if (isActive(rec)) rec = await stopLocked(rec, opts, (r) => reconcile(containers, r), (r) => containers.save(r));
+    if (isActive(rec)) rec = await stopLocked(rec, opts, (r) => reconcile(containers, r), (r) => containers.save(r), containers.containerDir(id));
     const started = await startLocked(containers, rec);
-    const next = { ...started, restartCount: (rec.restartCount ?? 0) };
-    return next;
+    return started;
   } finally {
     release();
   }

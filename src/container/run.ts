@@ -51,7 +51,7 @@ export interface RunOptions extends NetworkRunOptions, ContainerRunOptions {
   detach?: boolean;
   /** Only create the container (`tspod create`); `start` runs it later. */
   create?: boolean;
-  /** --restart no|on-failure[:N]|always|unless-stopped (recorded; see src/container/README.md). */
+  /** --restart no|on-failure[:N]|always|unless-stopped, applied by the monitor (src/container/README.md). */
   restart?: string;
 }
 

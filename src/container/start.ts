@@ -74,11 +74,11 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
     cgroupPaths: [...cgroup.paths],
     started: new Date().toISOString(),
     pid: undefined, pidStart: undefined, monitorPid: undefined, monitorStart: undefined,
-    exitCode: undefined, oomKilled: undefined, finished: undefined, stoppedByUser: undefined,
+    exitCode: undefined, oomKilled: undefined, finished: undefined, stoppedByUser: undefined, restartCount: 0,
   };
   try {
     await containers.save(starting);
-    const s = await startDetached(containers.containerDir(rec.id), plan, cgroup, onPid);
+    const s = await startDetached(containers.containerDir(rec.id), plan, cgroup, onPid, rec.restartPolicy);
     const running: ContainerRecord = { ...starting, ...s };
     await containers.save(running);
     return running;

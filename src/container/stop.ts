@@ -4,6 +4,7 @@ import type { ContainerRecord } from '../state/containers.js';
 import { signalProcess } from '../state/proc.js';
 import { containerStore, isActive, reconcile, waitGone } from './reconcile.js';
 import { openCgroup } from './reconcile.js';
+import { markStopped } from './detached.js';
 
 export async function stopContainer(roots: EngineRoots, ref: string, opts: { timeoutSeconds?: number; signal?: string } = {}): Promise<ContainerRecord> {
   const containers = containerStore(roots);
@@ -12,7 +13,7 @@ export async function stopContainer(roots: EngineRoots, ref: string, opts: { tim
   try {
     const rec = await reconcile(containers, locked);
     if (!isActive(rec)) return rec;
-    return await stopLocked(rec, opts, async (r) => reconcile(containers, r), async (r) => { await containers.save(r); });
+    return await stopLocked(rec, opts, async (r) => reconcile(containers, r), async (r) => { await containers.save(r); }, containers.containerDir(id));
   } finally {
     release();
   }
@@ -20,18 +21,21 @@ export async function stopContainer(roots: EngineRoots, ref: string, opts: { tim
 
 /** With the lock held: signal, wait, SIGKILL, wait, reconcile. */
 export async function stopLocked(rec: ContainerRecord, opts: { timeoutSeconds?: number; signal?: string },
-  settle: (r: ContainerRecord) => Promise<ContainerRecord>, save: (r: ContainerRecord) => Promise<void>): Promise<ContainerRecord> {
-  const marked = { ...rec, stoppedByUser: true };
-  await save(marked);
+  settle: (r: ContainerRecord) => Promise<ContainerRecord>, save: (r: ContainerRecord) => Promise<void>, dir: string): Promise<ContainerRecord> {
+  let cur: ContainerRecord = { ...rec, stoppedByUser: true };
+  await save(cur);
+  await markStopped(dir); // ends a restart policy in the monitor
   const timeout = (opts.timeoutSeconds ?? 10) * 1000;
-  if (rec.pid && rec.pidStart !== undefined) {
+  // A restart that was already under way when the marker was written brings up one more init: stop that too.
+  for (let round = 0; round < 3 && isActive(cur) && cur.pid && cur.pidStart !== undefined; round++) {
     // A frozen container cannot handle the signal: thaw it first (docker does the same).
-    if (rec.state === 'paused') await (await openCgroup(rec))?.thaw();
-    signalProcess(rec.pid, rec.pidStart, (opts.signal ?? 'SIGTERM') as NodeJS.Signals);
-    if (!(await waitGone(rec, timeout))) {
-      signalProcess(rec.pid, rec.pidStart, 'SIGKILL');
-      await waitGone(rec, 10_000);
+    if (cur.state === 'paused') await (await openCgroup(cur))?.thaw();
+    signalProcess(cur.pid, cur.pidStart, (opts.signal ?? 'SIGTERM') as NodeJS.Signals);
+    if (!(await waitGone(cur, timeout))) {
+      signalProcess(cur.pid, cur.pidStart, 'SIGKILL');
+      await waitGone(cur, 10_000);
     }
+    cur = await settle(cur);
   }
-  return settle(marked);
+  return settle(cur);
 }

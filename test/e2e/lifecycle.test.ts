@@ -304,6 +304,35 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(cgroupsOf([id])).toEqual([]);
   }, 90_000);
 
+  it('--restart on-failure:N and always are carried by the monitor; stop ends them', async () => {
+    const f = await runD('--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo run; exit 3');
+    expect((await t.run(['wait', f])).stdout.trim()).toBe('3');
+    const fi = await inspect(f);
+    expect(fi.RestartCount).toBe(2);
+    expect(fi.HostConfig.RestartPolicy.Name).toBe('on-failure:2');
+    expect((await t.run(['logs', f])).stdout).toBe('run\nrun\nrun\n');
+    expect((await t.run(['rm', f])).code).toBe(0);
+
+    const a = await runD('--restart', 'always', 'busybox', 'sh', '-c', 'echo up; sleep 0.3; exit 1');
+    const first = (await inspect(a)).State.Pid;
+    const later = await until('a restart', async () => {
+      const i = await inspect(a);
+      return i.State.Running && i.State.Pid !== first && i.RestartCount >= 1 ? i : undefined;
+    });
+    expect(cgroupsOf([a]).length).toBeGreaterThan(0);
+    // the restarted init is in the container's cgroup
+    expect(readFileSync(`/proc/${later.State.Pid}/cgroup`, 'utf8')).toContain(a);
+    const stop = await t.run(['stop', '-t', '1', a]);
+    expect(stop.code, stop.stderr).toBe(0);
+    await sleep(800); // longer than a back-off step: nothing comes back
+    const stopped = await inspect(a);
+    expect(stopped.State.Status).toBe('exited');
+    expect(processesIn([a])).toEqual([]);
+    expect(monitorsOf(t.root)).toEqual([]);
+    expect((await t.run(['rm', a])).code).toBe(0);
+    expect(cgroupsOf([a])).toEqual([]);
+  }, 90_000);
+
   it('100 detached containers run at once; the monitors\' resident memory is measured over 20 of them and reported', async () => {
     const ids: string[] = [];
     const N = 100;
