@@ -6,9 +6,8 @@
  * streaming) → the ref is written last, so a ref only ever names a complete image.
  */
 import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
-import type { Store } from '../../store/index.js';
+import type { Readable } from 'node:stream';
+import type { Ingest, Store } from '../../store/index.js';
 import { unpackLayer } from '../unpack/unpack.js';
 import { RegistryClient } from '../registry/client.js';
 import { fileCredentials } from '../registry/credentials.js';
@@ -181,18 +180,7 @@ async function downloadBlob(client: RegistryClient, store: Store, ref: Reference
         if (ingest.offset < desc.size) {
           const { body, offset } = await client.getBlob(ref, desc, ingest.offset);
           // A server that ignores Range sends the blob from `offset` (0): skip what we already have.
-          let skip = ingest.offset - offset;
-          await pipeline(body, new Writable({
-            write(chunk: Buffer, _enc, cb) {
-              if (skip > 0) {
-                const n = Math.min(skip, chunk.length);
-                skip -= n;
-                chunk = chunk.subarray(n);
-                if (chunk.length === 0) return cb();
-              }
-              ingest.write(chunk).then(() => { onProgress(ingest.offset); cb(); }, cb);
-            },
-          }));
+          await drainInto(body, ingest.offset - offset, ingest, onProgress);
         }
         break;
       } catch (err) {
@@ -206,6 +194,69 @@ async function downloadBlob(client: RegistryClient, store: Store, ref: Reference
   } finally {
     if (!committed) await ingest.abort().catch(() => {});
   }
+}
+
+/** Bytes received but not yet on disk before the body is paused (the socket then holds the rest). */
+const QUEUE_HIGH = 8 * 1024 * 1024;
+
+/**
+ * Writes `body` into the ingest, skipping its first `skip` bytes. Chunks are taken off the socket as
+ * they arrive and queued for the disk, so when the connection dies every byte that had arrived is
+ * still written (and hashed) before the error is reported: the resume's Range then starts exactly
+ * where the bytes received end, and nothing is downloaded twice.
+ */
+function drainInto(body: Readable, skip: number, ingest: Ingest, onProgress: (done: number) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const queue: Buffer[] = [];
+    let queued = 0;
+    let writing = false;
+    let ended = false;
+    let failure: unknown;
+    let settled = false;
+    const settle = (err?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      if (err !== undefined) reject(err);
+      else resolve();
+    };
+    const pump = async (): Promise<void> => {
+      if (writing || settled) return;
+      writing = true;
+      try {
+        while (queue.length > 0) {
+          const chunk = queue.shift()!;
+          queued -= chunk.length;
+          await ingest.write(chunk);
+          onProgress(ingest.offset);
+          if (queued < QUEUE_HIGH / 2 && body.isPaused() && !ended) body.resume();
+        }
+      } catch (err) {
+        writing = false;
+        body.destroy();
+        settle(err);
+        return;
+      }
+      writing = false;
+      if (ended) settle(failure);
+    };
+    body.on('data', (chunk: Buffer) => {
+      if (skip > 0) {
+        const n = Math.min(skip, chunk.length);
+        skip -= n;
+        chunk = chunk.subarray(n);
+        if (chunk.length === 0) return;
+      }
+      queue.push(chunk);
+      queued += chunk.length;
+      if (queued > QUEUE_HIGH) body.pause();
+      void pump();
+    });
+    body.once('end', () => { ended = true; void pump(); });
+    body.once('error', (err) => { ended = true; failure = err; void pump(); });
+    body.once('close', () => {
+      if (!ended) { ended = true; failure ??= Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }); void pump(); }
+    });
+  });
 }
 
 function isStreamCut(err: unknown): boolean {

@@ -80,7 +80,10 @@ export async function startFaultProxy(upstream: string, opts: { host?: string } 
     };
     const entry: LogEntry = { ...info, status: 0, bytesSent: 0, start: performance.now() };
     proxy.log.push(entry);
-    res.on('close', () => { entry.end = performance.now(); });
+    // 'finish': the last byte is handed to the kernel, i.e. before the client can have it all
+    const ended = (): void => { entry.end ??= performance.now(); };
+    res.once('finish', ended);
+    res.once('close', ended);
     const action = proxy.rule(info);
     if (action) entry.action = action.kind;
     if (action?.kind === 'respond') {
@@ -111,10 +114,10 @@ export async function startFaultProxy(upstream: string, opts: { host?: string } 
       const send = (b: Buffer): boolean => {
         if (action?.kind === 'cut' && entry.bytesSent + b.length >= action.afterBytes) {
           const n = action.afterBytes - entry.bytesSent;
-          if (n > 0) res.write(b.subarray(0, n));
           entry.bytesSent += Math.max(0, n);
           upRes.destroy();
-          res.socket?.destroy();
+          // cut once those bytes are handed to the kernel (destroying at once would drop them unsent)
+          res.write(n > 0 ? b.subarray(0, n) : Buffer.alloc(0), () => res.socket?.destroy());
           return false;
         }
         if (action?.kind === 'corrupt' && !flipped && b.length > 0) {
