@@ -2,12 +2,12 @@
 // tools: the fixture registry (Debian's docker-registry), skopeo, umoci and podman (rootful, on a private
 // storage root under a temp dir, runc, cgroupfs, file events, no network).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFixtureRegistry, alpineFixturesDir, type FixtureRegistry } from '../support/registry.js';
-import { tspodEnv, type TspodEnv } from '../support/tspod.js';
+import { tspodEnv, TSPOD_BIN, type TspodEnv } from '../support/tspod.js';
 import { isRoot, haveOverlay, haveCommand, firstReason, inCI } from '../support/caps.js';
 import { mountsUnder, findCgroups } from '../support/leftovers.js';
 import { Store } from '../../store/index.js';
@@ -211,6 +211,30 @@ describe.skipIf(gate)('image operations end to end', () => {
     } finally {
       expect((await t.run(['rm', '-f', 'c3'])).code).toBe(0);
     }
+  });
+
+  it('leaves the store consistent when commit is killed half-way (no ref, its temp files cleaned by the next command)', async () => {
+    const base = `${registry.host}/library/alpine:3.19`;
+    expect((await t.run(['run', '--network', 'none', '--name', 'c4', base, 'sh', '-c', 'dd if=/dev/urandom of=/big bs=1M count=24 2>/dev/null'])).code).toBe(0);
+    const victim = `${registry.host}/test/killed:v1`;
+    const tmp = join(t.root, 'store', 'tmp');
+    // tmp/ is briefly absent while a store opener alone recreates it
+    const building = () => { try { return readdirSync(tmp).some((n) => n.startsWith('build-')); } catch { return false; } };
+    const child = spawn(process.execPath, [TSPOD_BIN, 'commit', 'c4', victim], { env: t.env, stdio: 'ignore' });
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    try {
+      for (let i = 0; i < 500 && !building(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(building()).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    expect((await t.run(['images'])).stdout).not.toContain('test/killed');
+    expect(readdirSync(tmp)).toEqual([]); // the next command that opened the store alone removed the dead writer's files
+    const again = await t.run(['commit', 'c4', victim]);
+    expect(again.code, again.stderr).toBe(0);
+    const r = await t.run(['run', '--network', 'none', '--rm', victim, 'sh', '-c', 'wc -c < /big']);
+    expect(r.stdout.trim()).toBe(String(24 * 1024 * 1024));
   });
 
   it('refuses to commit a file named .wh.something, naming it, and creates no image', async () => {
