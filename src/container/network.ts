@@ -150,19 +150,19 @@ export async function readNetworkState(dir: string): Promise<SavedNetwork | unde
 }
 
 /**
- * For the create/start life cycle (issue 7): attaches a started container's init `pid` to the
+ * For the create/start life cycle: attaches a started container's init `pid` (`root` is the data root) to the
  * network recorded in <dir>/network.json by prepareNetwork() at create time. Call it from the
  * launcher's onPid step, and releaseNetwork() when the container stops, is removed or reconciled.
  * A no-op for --network none/host.
  */
-export async function attachSavedNetwork(roots: EngineRoots, rec: Pick<ContainerRecord, 'id' | 'name'>, dir: string, pid: number): Promise<void> {
+export async function attachSavedNetwork(root: string, rec: Pick<ContainerRecord, 'id' | 'name'>, dir: string, pid: number): Promise<void> {
   const saved = await readNetworkState(dir);
   const req = saved?.request;
   if (!saved || !req) return;
   const choice = parseNetworkMode(req.network);
   if (choice.kind !== 'bridge') return;
-  await teardownNetwork(roots.root, rec.id); // a previous run's leases, if its stop was not seen
-  const lease = await setupNetwork(roots.root, {
+  await teardownNetwork(root, rec.id); // a previous run's leases, if its stop was not seen
+  const lease = await setupNetwork(root, {
     containerId: rec.id, containerName: rec.name, hostname: req.hostname, network: choice.network, ip: req.ip, publish: req.publish,
     aliases: req.aliases, hostsFile: join(dir, 'hosts'), addHosts: req.addHosts,
   }, pid);

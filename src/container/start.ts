@@ -6,6 +6,7 @@
  *   cgroup created → record "running" with cgroupPaths (no pid yet) → monitor spawned → started →
  *   record with pid + start time of the init and of the monitor.
  */
+import { dirname } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { EngineRoots } from '../state/paths.js';
 import type { ContainerStore, ContainerRecord } from '../state/containers.js';
@@ -15,6 +16,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { TspodError, fail, messageOf } from '../util/errors.js';
 import { planPath, startDetached } from './detached.js';
 import { containerStore, isActive, reconcile, releaseRuntime } from './reconcile.js';
+import { attachSavedNetwork } from './network.js';
 
 /** Saves what `start` needs: the plan, the limits and the command line. */
 export async function saveCreated(containers: ContainerStore, rec: ContainerRecord, plan: LaunchPlan,
@@ -78,7 +80,9 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
   };
   try {
     await containers.save(starting);
-    const s = await startDetached(containers.containerDir(rec.id), plan, cgroup, onPid, rec.restartPolicy);
+    const dir = containers.containerDir(rec.id);
+    // Without a caller's hook (tspod start, restart): the network recorded at create time (network.ts).
+    const s = await startDetached(dir, plan, cgroup, onPid ?? ((pid) => attachSavedNetwork(dirname(containers.dir), rec, dir, pid)), rec.restartPolicy);
     const running: ContainerRecord = { ...starting, ...s };
     await containers.save(running);
     return running;

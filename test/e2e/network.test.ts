@@ -281,6 +281,32 @@ describe.skipIf(gate)('bridge networking end to end', () => {
     expect(strayLinks()).toEqual([]);
   });
 
+  it('a detached container gets its network at every start and loses it at stop and rm', async () => {
+    const web = 'mkdir -p /w && echo detached > /w/index.html && httpd -f -p 80 -h /w';
+    const d = await t.run(['run', '-d', '--name', 'dweb', '-p', '127.0.0.1:18083:80', 'busybox', 'sh', '-c', web]);
+    expect(d.code, d.stderr).toBe(0);
+    try {
+      for (const step of ['run -d', 'start', 'restart']) {
+        if (step === 'start') expect((await t.run(['start', 'dweb'])).code).toBe(0);
+        if (step === 'restart') expect((await t.run(['restart', 'dweb'])).code).toBe(0);
+        const body = await waitFor(`the page after ${step}`, () => { const r = curl('http://127.0.0.1:18083/'); return r.code === 0 && r.body; });
+        expect(body).toBe('detached\n');
+        expect(leases().filter((l) => l.containerName === 'dweb')).toHaveLength(1);
+        if (step === 'run -d') {
+          expect((await t.run(['stop', 'dweb'])).code).toBe(0);
+          expect(leases()).toEqual([]);
+          expect(strayLinks()).toEqual([]);
+          expect(tspodTable()).toBe(false);
+        }
+      }
+    } finally {
+      expect((await t.run(['rm', '-f', 'dweb'])).code).toBe(0);
+    }
+    expect(leases()).toEqual([]);
+    expect(strayLinks()).toEqual([]);
+    expect(tspodTable()).toBe(false);
+  });
+
   it('starts and removes 50 containers without leftovers and never hands out an address in use', async () => {
     for (let batch = 0; batch < 10; batch++) {
       // Five containers alive at the same time (each waits until stopped): five addresses.
