@@ -65,9 +65,11 @@ export default class Run extends TspodCommand {
 
   async run(): Promise<void> {
     const { head, rest } = splitAtFirstPositional(this.argv, Run.flags);
-    // "--" before the image: a multiple-valued flag (-v, -e, --cap-add…) must not swallow it
-    const image = head.at(-1);
-    const parseArgv = image !== undefined && !image.startsWith('-') && head.length > 1 ? [...head.slice(0, -1), '--', image] : head;
+    // "--" before the image: a multiple-valued flag (-v, -e, --cap-add…) must not swallow it. Only when
+    // the split found a positional (the image); a sentinel tells that apart from a trailing flag value.
+    const probe = splitAtFirstPositional([...this.argv, '\0image?'], Run.flags).head;
+    const hasImage = probe.at(-1) !== '\0image?';
+    const parseArgv = hasImage && head.length > 1 ? [...head.slice(0, -1), '--', head.at(-1)!] : head;
     const { args, flags } = await this.parse(Run, parseArgv);
     const result = await run({
       roots: this.roots(flags),
