@@ -120,7 +120,24 @@ export { containerLogs, type LogsOptions } from './container/logs.js';
 export { execInContainer, type ExecOptions } from './container/exec.js';
 export { containerStats, containerTop, type ContainerStats } from './container/stats.js';
 export { renameContainer } from './container/rename.js';
+export { copyFiles } from './container/cp.js';
+export { containerPorts, type PublishedPort } from './container/port.js';
 import { removeContainer as removeContainerIn } from './container/remove.js';
+import { pruneContainers as pruneContainersIn } from './container/prune.js';
+import { containerDiff as containerDiffIn, type Change } from './container/diff.js';
+export type { Change };
+
+/** container prune: removes every container that is not running; returns their ids and the bytes of their snapshots. */
+export async function pruneContainers(opts: { roots?: EngineRoots } = {}): Promise<{ deleted: string[]; reclaimed: number }> {
+  const roots = opts.roots ?? defaultRoots();
+  return withStore(roots, (store) => pruneContainersIn(roots, store));
+}
+
+/** diff: the container's filesystem changes (A/C/D), from its overlay upper dir. */
+export async function containerDiff(ref: string, opts: { roots?: EngineRoots } = {}): Promise<Change[]> {
+  const roots = opts.roots ?? defaultRoots();
+  return withStore(roots, (store) => containerDiffIn(roots, store, ref));
+}
 
 /** rm: removes a container (refused while it runs unless `force`); returns its id. */
 export async function removeContainer(ref: string, opts: { roots?: EngineRoots; force?: boolean } = {}): Promise<string> {

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { TspodCommand } from '../../src/cli/base.js';
 import { confirm } from '../../src/cli/confirm.js';
 import { humanSize } from '../../src/cli/format.js';
-import { pruneImages } from '../../src/index.js';
+import { pruneContainers, pruneImages } from '../../src/index.js';
 
 /**
  * docker system prune. Two owners: stopped containers (issue 7, section A) go first, so that their
@@ -24,8 +24,10 @@ export default class SystemPrune extends TspodCommand {
     }
     let reclaimed = 0;
 
-    // ---- A. containers (issue 7): remove stopped containers here, print "Deleted Containers:" and
-    // their IDs, and add the bytes of their snapshots to `reclaimed`. ----
+    // ---- A. containers (issue 7): stopped containers, their snapshots, cgroups and network ----
+    const gone = await pruneContainers({ roots });
+    if (gone.deleted.length) process.stdout.write(`Deleted Containers:\n${gone.deleted.join('\n')}\n\n`);
+    reclaimed += gone.reclaimed;
 
     // ---- B. images, layers, blobs, partial downloads (issue 4) ----
     const res = await pruneImages({ roots, all: flags.all });

@@ -1,7 +1,7 @@
 // Issue 7 end to end: detached containers under tspod-monitor, as a user drives them with the CLI,
 // against the real fixture registry, real namespaces, OverlayFS and cgroups.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
@@ -332,6 +332,69 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect((await t.run(['rm', a])).code).toBe(0);
     expect(cgroupsOf([a])).toEqual([]);
   }, 90_000);
+
+  it('diff lists A/C/D from the upper dir; cp copies both ways and never follows a container symlink out', async () => {
+    const id = await runD('--name', 'files', 'busybox', 'sh', '-c',
+      'echo new > /new.txt; rm /etc/group; echo x >> /etc/passwd; mkdir -p /d/e; echo deep > /d/e/f; ' +
+      'ln -s /etc /escape; ln -s ../../../../../../etc /dotdot; mkdir /in; exec sleep 1000');
+    await until('setup done', async () => (await t.run(['exec', 'files', 'test', '-d', '/in'])).code === 0 || undefined);
+    const diff = (await t.run(['diff', 'files'])).stdout.trim().split('\n');
+    expect(diff).toContain('A /new.txt');
+    expect(diff).toContain('D /etc/group');
+    expect(diff).toContain('C /etc/passwd');
+    expect(diff).toContain('C /etc');
+    expect(diff).toContain('A /d');
+    expect(diff).toContain('A /d/e/f');
+
+    const host = join(t.root, '..', 'cp-host');
+    mkdirSync(host, { recursive: true });
+    // out: a file, a directory
+    expect((await t.run(['cp', 'files:/new.txt', join(host, 'copy.txt')])).code).toBe(0);
+    expect(readFileSync(join(host, 'copy.txt'), 'utf8')).toBe('new\n');
+    expect((await t.run(['cp', `${id.slice(0, 12)}:/d`, host])).code).toBe(0);
+    expect(readFileSync(join(host, 'd', 'e', 'f'), 'utf8')).toBe('deep\n');
+    // through a symlink inside the container: resolved in the container's root, not the host's
+    const viaLink = await t.run(['cp', 'files:/escape/passwd', join(host, 'passwd')]);
+    expect(viaLink.code, viaLink.stderr).toBe(0);
+    expect(readFileSync(join(host, 'passwd'), 'utf8')).toContain('x\n'); // the container's passwd (we appended x)
+    expect(readFileSync(join(host, 'passwd'), 'utf8')).not.toBe(readFileSync('/etc/passwd', 'utf8'));
+    const viaDots = await t.run(['cp', 'files:/dotdot/passwd', join(host, 'passwd2')]); // ".." stops at the container's root
+    expect(viaDots.code, viaDots.stderr).toBe(0);
+    expect(readFileSync(join(host, 'passwd2'), 'utf8')).toContain('x\n');
+    // in: into a directory, and through an absolute symlink (lands in the container's /etc, not the host's)
+    writeFileSync(join(host, 'hello'), 'from host\n');
+    expect((await t.run(['cp', join(host, 'hello'), 'files:/in'])).code).toBe(0);
+    expect((await t.run(['exec', 'files', 'cat', '/in/hello'])).stdout).toBe('from host\n');
+    const marker = `tspod-cp-test-${process.pid}`;
+    writeFileSync(join(host, marker), 'x');
+    expect((await t.run(['cp', join(host, marker), 'files:/escape/'])).code).toBe(0);
+    expect(existsSync(join('/etc', marker))).toBe(false);
+    expect((await t.run(['exec', 'files', 'test', '-f', `/etc/${marker}`])).code).toBe(0);
+    // the container runs again after the copy (it was frozen during it)
+    expect((await inspect('files')).State.Status).toBe('running');
+    expect((await t.run(['exec', 'files', 'true'])).code).toBe(0);
+    expect((await t.run(['cp', 'files:/nope', host])).code).toBe(1);
+    expect((await t.run(['rm', '-f', 'files'])).code).toBe(0);
+  }, 60_000);
+
+  it('container prune and system prune remove stopped containers only', async () => {
+    const done = await runD('busybox', 'sh', '-c', 'echo data > /file');
+    const live = await runD('busybox', 'sleep', '1000');
+    expect((await t.run(['wait', done])).stdout.trim()).toBe('0');
+    const p = await t.run(['container', 'prune', '-f']);
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stdout).toContain(done);
+    expect(p.stdout).not.toContain(live);
+    expect(existsSync(join(t.root, 'containers', done))).toBe(false);
+    expect(existsSync(join(t.root, 'store', 'snapshots', done))).toBe(false);
+    expect((await t.run(['kill', live])).code).toBe(0);
+    expect((await t.run(['wait', live])).stdout.trim()).toBe('137');
+    const sp = await t.run(['system', 'prune', '-f']);
+    expect(sp.code, sp.stderr).toBe(0);
+    expect(sp.stdout).toMatch(new RegExp(`Deleted Containers:\\n${live}`));
+    expect(existsSync(join(t.root, 'containers', live))).toBe(false);
+    expect(cgroupsOf([done, live])).toEqual([]);
+  }, 60_000);
 
   it('100 detached containers run at once; the monitors\' resident memory is measured over 20 of them and reported', async () => {
     const ids: string[] = [];

@@ -1,0 +1,48 @@
+/**
+ * diff: what a container changed in its filesystem, read from its overlay upper dir as docker
+ * lists it: "A path" added, "C path" changed (also every directory above a change), "D path"
+ * deleted (an overlay whiteout: a 0:0 character device). A file or directory that exists in a
+ * lower layer is "C", else "A". An opaque directory (trusted.overlay.opaque=y) hides the
+ * lower one: its entries are listed as "A" under a "C" directory, as with docker.
+ */
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Store } from '../../store/index.js';
+import type { EngineRoots } from '../state/paths.js';
+import { realSys } from '../sys/index.js';
+import { fail } from '../util/errors.js';
+import { containerStore } from './reconcile.js';
+
+export interface Change { kind: 'A' | 'C' | 'D'; path: string }
+
+export async function containerDiff(roots: EngineRoots, store: Store, ref: string): Promise<Change[]> {
+  const containers = containerStore(roots);
+  const rec = await containers.find(ref);
+  const snap = await store.getSnapshot(rec.id);
+  if (!snap) throw fail('ENOTFOUND', `container ${ref} has no filesystem snapshot`);
+  const sys = realSys();
+  const inLower = async (p: string) => {
+    for (const l of snap.lowerDirs) if (await lstat(join(l, p)).then(() => true, () => false)) return true;
+    return false;
+  };
+  const out: Change[] = [];
+  const walk = async (rel: string, hidden: boolean): Promise<void> => {
+    const names = (await readdir(join(snap.upperDir, rel))).sort();
+    for (const n of names) {
+      const p = rel + '/' + n;
+      const st = await lstat(join(snap.upperDir, p));
+      if (st.isCharacterDevice() && st.rdev === 0) {
+        out.push({ kind: 'D', path: p });
+        continue;
+      }
+      const existed = !hidden && (await inLower(p));
+      out.push({ kind: existed ? 'C' : 'A', path: p });
+      if (st.isDirectory()) {
+        const opaque = sys.lgetxattr(join(snap.upperDir, p), 'trusted.overlay.opaque')?.toString() === 'y';
+        await walk(p, hidden || !existed || opaque);
+      }
+    }
+  };
+  await walk('', false);
+  return out;
+}
