@@ -274,6 +274,9 @@ describe.skipIf(gate)('image operations end to end', () => {
       const file = join(work, `tspod-${format}.tar`);
       const s = await t.run(['save', '--format', format, '-o', file, target]);
       expect(s.code, s.stderr).toBe(0);
+      // deterministic: saving again gives the same bytes
+      expect((await t.run(['save', '--format', format, '-o', file + '.again', target])).code).toBe(0);
+      expect(readFileSync(file + '.again').equals(readFileSync(file))).toBe(true);
       await podman('rmi', '-f', target);
       const l = await podman('load', '-i', file);
       expect(l.code, l.stderr).toBe(0);
