@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { startFixtureRegistry, alpineFixturesDir, layeredExpected, repoRoot, FIXTURE_IMAGES, type FixtureRegistry } from '../support/registry.js';
 import { tspodEnv, type TspodEnv } from '../support/tspod.js';
 import { isRoot, haveOverlay } from '../support/caps.js';
-import { mountsUnder, containerProcesses, tspodCgroups, containerCgroups } from '../support/leftovers.js';
+import { mountsUnder, containerProcesses, tspodCgroups } from '../support/leftovers.js';
 import { Store } from '../../store/index.js';
 import { pullImage } from '../../src/image/pull.js';
 import { RegistryClient } from '../../src/registry/client.js';
@@ -86,12 +86,8 @@ describe.skipIf(gate)('pull and run end to end', () => {
   it('passes the exit status through, 128+N for a signal, and 127 with one line for a missing command', async () => {
     expect((await sh('exit 3')).code).toBe(3);
     // killed from outside (PID 1 cannot be SIGKILLed from inside its own namespace)
-    const sleeper = t.run(['run', '--rm', 'busybox', 'sleep', '30']);
-    let pids: number[] = [];
-    for (let i = 0; i < 100 && pids.length === 0; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      pids = containerProcesses().filter((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'sleep');
-    }
+    const sleeper = t.run(['run', '--rm', 'busybox', 'sleep', '30.25']);
+    const pids = await waitForProcess('sleep 30.25');
     expect(pids).toHaveLength(1);
     process.kill(pids[0]!, 'SIGKILL');
     expect((await sleeper).code).toBe(137);
@@ -128,14 +124,10 @@ describe.skipIf(gate)('pull and run end to end', () => {
   });
 
   it('puts --cpus 0.5 into the cgroup as a 50000/100000 quota', async () => {
-    // The container reads its own cgroup files through the host's cgroupfs: find its group from
-    // /proc/self/cgroup as the host sees it, via the run's pid.
-    const run = t.run(['run', '--rm', '--name', 'cpu-check', '--cpus', '0.5', 'busybox', 'sleep', '3']);
-    let quota: string | undefined;
-    for (let i = 0; i < 50 && quota === undefined; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      quota = findCpuQuota();
-    }
+    // Read from the host: the container's cgroup, found through its init's /proc/PID/cgroup.
+    const run = t.run(['run', '--rm', '--cpus', '0.5', 'busybox', 'sleep', '3.25']);
+    const [pid] = await waitForProcess('sleep 3.25');
+    const quota = cpuQuotaOf(pid!);
     const r = await run;
     expect(r.code).toBe(0);
     expect(quota).toBe('50000/100000');
@@ -236,15 +228,34 @@ describe.skipIf(gate)('pull and run end to end', () => {
   });
 });
 
-/** "quota/period" of the one container cgroup that exists, if any (v1 cpu controller, or v2 cpu.max). */
-function findCpuQuota(): string | undefined {
-  for (const d of containerCgroups()) {
-    try {
-      return `${readFileSync(join(d, 'cpu.cfs_quota_us'), 'utf8').trim()}/${readFileSync(join(d, 'cpu.cfs_period_us'), 'utf8').trim()}`;
-    } catch { /* another controller's hierarchy, or v2 */ }
-    try {
-      return readFileSync(join(d, 'cpu.max'), 'utf8').trim().replace(' ', '/');
-    } catch { /* not there */ }
+/** The pids of container processes whose command line is exactly `cmdline` (waits up to 5 s for one). */
+async function waitForProcess(cmdline: string): Promise<number[]> {
+  for (let i = 0; i < 100; i++) {
+    const pids = containerProcesses().filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') === cmdline;
+      } catch {
+        return false;
+      }
+    });
+    if (pids.length > 0) return pids;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return [];
+}
+
+/** "quota/period" of a process's cpu cgroup (v1 cpu controller, or v2 cpu.max). */
+function cpuQuotaOf(pid: number): string | undefined {
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const [, controllers, path] = line.split(':');
+    if (controllers === undefined || path === undefined) continue;
+    if (controllers.split(',').includes('cpu')) {
+      const dir = join('/sys/fs/cgroup', readdirSync('/sys/fs/cgroup').find((d) => d.split(',').includes('cpu')) ?? 'cpu', path);
+      return `${readFileSync(join(dir, 'cpu.cfs_quota_us'), 'utf8').trim()}/${readFileSync(join(dir, 'cpu.cfs_period_us'), 'utf8').trim()}`;
+    }
+    if (controllers === '' && existsSync(join('/sys/fs/cgroup', path, 'cpu.max'))) {
+      return readFileSync(join('/sys/fs/cgroup', path, 'cpu.max'), 'utf8').trim().replace(' ', '/');
+    }
   }
   return undefined;
 }

@@ -54,8 +54,3 @@ export function findCgroups(match: (name: string, insideMatch: boolean) => boole
 export function tspodCgroups(): string[] {
   return findCgroups((name, inside) => inside || name === 'tspod');
 }
-
-/** The container cgroups (leaves of a `tspod/` subtree). */
-export function containerCgroups(): string[] {
-  return tspodCgroups().filter((p) => p.split('/').at(-2) === 'tspod');
-}
