@@ -163,6 +163,14 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect((await t.run(['ps'])).stdout).not.toContain(id.slice(0, 12));
     expect((await t.run(['ps', '-a'])).stdout).toMatch(/Exited \(137\)/);
 
+    // attach to a running container: its output from now on, and its exit status
+    const att = await runD('busybox', 'sh', '-c', 'sleep 2; echo attached-out; echo attached-err >&2; exit 5');
+    const at = await t.run(['attach', att]);
+    expect(at.code).toBe(5);
+    expect(at.stdout).toBe('attached-out\n');
+    expect(at.stderr).toBe('attached-err\n');
+    expect((await t.run(['rm', att])).code).toBe(0);
+
     // logs after the end, --tail
     const tail = await t.run(['logs', '--tail', '2', 'loop']);
     expect(tail.stdout.split('\n').filter(Boolean).length).toBeLessThanOrEqual(2);
@@ -176,6 +184,33 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(monitorsOf(t.root)).toEqual([]);
     expect((await t.run(['inspect', 'loop'])).code).toBe(1);
   }, 120_000);
+
+  it('run -d of a busybox httpd on the default bridge network with -p: port, a request, and rm removes its network', async () => {
+    const hostPort = 20000 + (process.pid % 20000);
+    const r = await t.run(['run', '-d', '--name', 'web', '-p', `127.0.0.1:${hostPort}:80`, 'busybox', 'sh', '-c', 'echo hello > /www.html; mkdir /www; mv /www.html /www/index.html; exec httpd -f -p 80 -h /www']);
+    expect(r.code, r.stderr).toBe(0);
+    const id = r.stdout.trim();
+    created.add(id);
+    expect((await t.run(['port', 'web'])).stdout).toBe(`80/tcp -> 127.0.0.1:${hostPort}\n`);
+    expect((await t.run(['port', 'web', '80'])).stdout).toBe(`127.0.0.1:${hostPort}\n`);
+    const body = await until('httpd answers', async () => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${hostPort}/`);
+        return res.status === 200 ? await res.text() : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+    expect(body).toBe('hello\n');
+    const net = JSON.parse(readFileSync(join(t.root, 'containers', id, 'network.json'), 'utf8'));
+    const veth = net.attachments[0].hostVeth as string;
+    expect(existsSync(`/sys/class/net/${veth}`)).toBe(true);
+    const rm = await t.run(['rm', '-f', 'web']);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(existsSync(`/sys/class/net/${veth}`)).toBe(false);
+    await expect(fetch(`http://127.0.0.1:${hostPort}/`)).rejects.toThrow();
+    expect(cgroupsOf([id])).toEqual([]);
+  }, 60_000);
 
   it('a container over its --memory limit shows OOMKilled: true and exit 137 in inspect', async () => {
     const id = await runD('--memory', '16m', 'busybox', 'sh', '-c', 'x=aaaaaaaaaaaaaaaa; while true; do x="$x$x"; done');
