@@ -8,7 +8,7 @@ export default class Restart extends TspodCommand {
   static override strict = false;
   static override args = { container: Args.string({ required: true, description: 'container name or ID (prefix)' }) };
   static override flags = {
-    time: Flags.integer({ char: 't', default: 10, description: 'seconds to wait before killing the container' }),
+    time: Flags.integer({ char: 't', description: "seconds to wait before killing the container (default: the container's --stop-timeout, else 10)" }),
   };
 
   async run(): Promise<void> {

@@ -212,6 +212,16 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(cgroupsOf([id])).toEqual([]);
   }, 60_000);
 
+  it('stop uses the container\'s --stop-signal and --stop-timeout', async () => {
+    const id = await runD('--stop-signal', 'USR1', '--stop-timeout', '5', 'busybox', 'sh', '-c', 'trap "echo got usr1; exit 9" USR1; echo ready; while :; do sleep 0.1; done');
+    await until('ready', async () => (await t.run(['logs', id])).stdout.includes('ready') || undefined);
+    const stop = await t.run(['stop', id]);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect((await t.run(['wait', id])).stdout.trim()).toBe('9');
+    expect((await t.run(['logs', id])).stdout).toContain('got usr1');
+    expect((await t.run(['rm', id])).code).toBe(0);
+  }, 60_000);
+
   it('a container over its --memory limit shows OOMKilled: true and exit 137 in inspect', async () => {
     const id = await runD('--memory', '16m', 'busybox', 'sh', '-c', 'x=aaaaaaaaaaaaaaaa; while true; do x="$x$x"; done');
     const w = await t.run(['wait', id]);
