@@ -183,6 +183,11 @@ describe.skipIf(gate)('image operations end to end', () => {
     const r = await t.run(['run', '--network', 'none', '--rm', target, 'cat', '/root/new.txt']);
     expect(r.stdout).toBe('hello\n');
     expect(layers()).toEqual(before);
+    // garbage collection keeps everything commit wrote: the ref names it
+    const prune = await t.run(['image', 'prune', '-f']);
+    expect(prune.code, prune.stderr).toBe(0);
+    expect(layers()).toEqual(before);
+    expect((await t.run(['run', '--network', 'none', '--rm', target, 'cat', '/root/new.txt'])).stdout).toBe('hello\n');
     const other = `${registry.host}/test/other:x`;
     expect((await t.run(['tag', target, other])).code).toBe(0);
     expect((await t.run(['image', 'ls', '-q', '--no-trunc'])).stdout).toBe((await t.run(['images', '-q', '--no-trunc'])).stdout);
