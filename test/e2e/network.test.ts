@@ -288,12 +288,12 @@ describe.skipIf(gate)('bridge networking end to end', () => {
     try {
       for (const step of ['run -d', 'start', 'restart']) {
         if (step === 'start') expect((await t.run(['start', 'dweb'])).code).toBe(0);
-        if (step === 'restart') expect((await t.run(['restart', 'dweb'])).code).toBe(0);
+        if (step === 'restart') expect((await t.run(['restart', '-t', '1', 'dweb'])).code).toBe(0);
         const body = await waitFor(`the page after ${step}`, () => { const r = curl('http://127.0.0.1:18083/'); return r.code === 0 && r.body; });
         expect(body).toBe('detached\n');
         expect(leases().filter((l) => l.containerName === 'dweb')).toHaveLength(1);
         if (step === 'run -d') {
-          expect((await t.run(['stop', 'dweb'])).code).toBe(0);
+          expect((await t.run(['stop', '-t', '1', 'dweb'])).code).toBe(0);
           expect(leases()).toEqual([]);
           expect(strayLinks()).toEqual([]);
           expect(tspodTable()).toBe(false);
