@@ -307,6 +307,29 @@ describe.skipIf(gate)('bridge networking end to end', () => {
     expect(tspodTable()).toBe(false);
   });
 
+  it('-P publishes the image\'s EXPOSEd ports on free host ports', async () => {
+    expect((await t.run(['run', '--name', 'pbase', '--network', 'none', 'busybox', 'sh', '-c', 'mkdir /w && echo exposed > /w/index.html'])).code).toBe(0);
+    try {
+      const c = await t.run(['commit', '-c', 'EXPOSE 80/tcp', 'pbase', 'exposed:test']);
+      expect(c.code, c.stderr).toBe(0);
+      const a = bg(['run', '--rm', '--name', 'pweb', '-P', 'exposed:test', 'sh', '-c', 'trap "exit 0" TERM; httpd -f -p 80 -h /w & echo ready; wait']);
+      await a.ready();
+      const info = JSON.parse((await t.run(['inspect', 'pweb'])).stdout) as { NetworkSettings: { Ports: Record<string, { HostIp: string; HostPort: string }[]> } }[];
+      const ports = info[0]!.NetworkSettings.Ports;
+      expect(Object.keys(ports)).toEqual(['80/tcp']);
+      expect(ports['80/tcp']![0]!.HostIp).toBe('0.0.0.0');
+      const hostPort = Number(ports['80/tcp']![0]!.HostPort);
+      expect(hostPort).toBeGreaterThan(0);
+      const body = await waitFor('the page through the -P port', () => { const r = curl(`http://127.0.0.1:${hostPort}/`); return r.code === 0 && r.body; });
+      expect(body).toBe('exposed\n');
+      expect((await stop(a)).code).toBe(0);
+      expect(tspodTable()).toBe(false);
+    } finally {
+      await t.run(['rm', '-f', 'pbase']);
+      await t.run(['rmi', 'exposed:test']);
+    }
+  });
+
   it('starts and removes 50 containers without leftovers and never hands out an address in use', async () => {
     for (let batch = 0; batch < 10; batch++) {
       // Five containers alive at the same time (each waits until stopped): five addresses.
