@@ -38,6 +38,12 @@ export const RET = {
 } as const;
 
 const EPERM = 1;
+const ENOSYS = 38;
+
+/** One past the highest syscall number known on an architecture (x32: within its own range). */
+function newerThanKnown(arch: SeccompArch): number {
+  return Math.max(...syscallTable(arch).values()) + 1;
+}
 
 // classic BPF opcodes
 export const BPF = {
@@ -184,8 +190,13 @@ function tree(intervals: { start: number; code: Item[] }[]): Item[] {
   return [...node, ...left, label(r), ...right];
 }
 
-/** The dispatch for one architecture over the numbers [lo, hi); A holds the syscall number. */
-function dispatch(map: Map<number, ResolvedRule[]>, dflt: number, wide: boolean, lo: number, hi: number): Item[] {
+/**
+ * The dispatch for one architecture over the numbers [lo, hi); A holds the syscall number. Numbers
+ * from `newerFrom` on (beyond every syscall this compiler knows for the architecture) answer
+ * ENOSYS when the default is not ALLOW, as runc does, so that a libc falls back from a system call
+ * newer than the profile instead of failing with the profile's EPERM.
+ */
+function dispatch(map: Map<number, ResolvedRule[]>, dflt: number, wide: boolean, lo: number, hi: number, newerFrom = hi): Item[] {
   const nrs = [...map.keys()].filter((n) => n >= lo && n < hi).sort((a, b) => a - b);
   // Intervals: each syscall with rules is its own interval, the gaps between go to the default,
   // and neighbours with the same plain outcome merge (a run of allowed syscalls is one interval).
@@ -204,7 +215,10 @@ function dispatch(map: Map<number, ResolvedRule[]>, dflt: number, wide: boolean,
     else push(nr, `nr:${nr}`, () => leaf(rules, dflt, wide));
     cursor = nr + 1;
   }
-  if (cursor < hi) push(cursor, `ret:${dflt}`, () => [ret(dflt)]);
+  const enosys = (RET.ERRNO | ENOSYS) >>> 0;
+  const tail = dflt === RET.ALLOW ? hi : Math.max(cursor, Math.min(newerFrom, hi));
+  if (cursor < tail) push(cursor, `ret:${dflt}`, () => [ret(dflt)]);
+  if (tail < hi) push(tail, `ret:${enosys}`, () => [ret(enosys)]);
   if (out.length === 0) return [ret(dflt)];
   return tree(out);
 }
@@ -230,11 +244,11 @@ export function compileProfile(profile: SeccompProfile, ctx: CompileContext): So
       const x32 = newLabel('x32');
       const hasX32 = arches.includes('SCMP_ARCH_X32');
       items.push(jmp(BPF.JGE, X32_SYSCALL_BIT, 0, 1), ja(x32));
-      items.push(...dispatch(map, dflt, true, 0, X32_SYSCALL_BIT));
+      items.push(...dispatch(map, dflt, true, 0, X32_SYSCALL_BIT, newerThanKnown(a)));
       items.push(label(x32));
-      items.push(...(hasX32 ? dispatch(rulesByNumber(profile, ctx, 'SCMP_ARCH_X32'), dflt, true, X32_SYSCALL_BIT, 2 ** 32) : [ret(RET.KILL_PROCESS)]));
+      items.push(...(hasX32 ? dispatch(rulesByNumber(profile, ctx, 'SCMP_ARCH_X32'), dflt, true, X32_SYSCALL_BIT, 2 ** 32, newerThanKnown('SCMP_ARCH_X32')) : [ret(RET.KILL_PROCESS)]));
     } else {
-      items.push(...dispatch(map, dflt, a !== 'SCMP_ARCH_X86', 0, 2 ** 32));
+      items.push(...dispatch(map, dflt, a !== 'SCMP_ARCH_X86', 0, 2 ** 32, newerThanKnown(a)));
     }
   }
   return assemble(items);

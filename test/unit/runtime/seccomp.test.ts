@@ -164,6 +164,16 @@ describe.skipIf(!haveReference)('seccomp compiler against Docker\'s default prof
     expect(run(prog, { arch: AUDIT_ARCH.SCMP_ARCH_X86_64, nr: syscallTable('SCMP_ARCH_X32').get('keyctl')!, args: [0n, 0n, 0n, 0n, 0n, 0n] }).ret).toBe(EPERM);
     expect(run(prog, { arch: AUDIT_ARCH.SCMP_ARCH_X86_64, nr: syscallTable('SCMP_ARCH_X32').get('read')!, args: [0n, 0n, 0n, 0n, 0n, 0n] }).ret).toBe(RET.ALLOW);
     expect(run(prog, { arch: AUDIT_ARCH.SCMP_ARCH_X86, nr: syscallTable('SCMP_ARCH_X86').get('keyctl')!, args: [0n, 0n, 0n, 0n, 0n, 0n] }).ret).toBe(EPERM);
+    // syscalls newer than every one the compiler knows answer ENOSYS (as runc), so that libcs fall back
+    const newest = Math.max(...syscallTable('SCMP_ARCH_X86_64').values());
+    expect(call('fchmodat2')).toBe(RET.ALLOW);
+    expect(run(prog, { arch: AUDIT_ARCH.SCMP_ARCH_X86_64, nr: newest + 1, args: [0n, 0n, 0n, 0n, 0n, 0n] }).ret).toBe(RET.ERRNO | 38);
+    expect(run(prog, { arch: AUDIT_ARCH.SCMP_ARCH_X86_64, nr: 100000, args: [0n, 0n, 0n, 0n, 0n, 0n] }).ret).toBe(RET.ERRNO | 38);
+    expect(run(prog, { arch: AUDIT_ARCH.SCMP_ARCH_X86, nr: 0xffffffff, args: [0n, 0n, 0n, 0n, 0n, 0n] }).ret).toBe(RET.ERRNO | 38);
+    // but a known syscall the profile leaves out is the profile's EPERM, also between known numbers
+    expect(call('kexec_file_load')).toBe(EPERM);
+    const allowAll = compileProfile({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['keyctl'], action: 'SCMP_ACT_ERRNO' }] }, { arch: 'SCMP_ARCH_X86_64', caps: [], kernel: KERNEL });
+    expect(run(allowAll, { arch: AUDIT_ARCH.SCMP_ARCH_X86_64, nr: newest + 1, args: [0n, 0n, 0n, 0n, 0n, 0n] }).ret).toBe(RET.ALLOW);
   });
 });
 
