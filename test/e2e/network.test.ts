@@ -443,4 +443,45 @@ describe.skipIf(gate)('bridge networking end to end', () => {
       spawnSync('ip', ['link', 'del', 'vtspodt0']);
     }
   });
+
+  it('works through iptables when nft is not there (TSPOD_FIREWALL=iptables): DNAT, masquerade, chains removed', async () => {
+    const env = { TSPOD_FIREWALL: 'iptables' };
+    const ns = 'tspodt-ipt';
+    const listener = 'import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(("10.199.78.2", 9999))\ns.listen(1)\nprint("listening", flush=True)\nc, a = s.accept()\nprint(a[0], c.recv(100).decode().strip(), flush=True)\n';
+    const tspodChains = () => ['nat', 'filter'].flatMap((tb) => sh('iptables', ['-w', '-t', tb, '-S']).split('\n').filter((l) => l.includes('TSPOD')));
+    let py: ChildProcess | undefined;
+    try {
+      sh('ip', ['netns', 'add', ns]);
+      sh('ip', ['link', 'add', 'vtspodi0', 'type', 'veth', 'peer', 'name', 'vtspodi1', 'netns', ns]);
+      sh('ip', ['-batch', '-'], 'addr add 10.199.78.1/30 dev vtspodi0\nlink set vtspodi0 up\n');
+      sh('ip', ['-n', ns, '-batch', '-'], 'addr add 10.199.78.2/30 dev vtspodi1\nlink set vtspodi1 up\nlink set lo up\n');
+      py = spawn('ip', ['netns', 'exec', ns, 'python3', '-c', listener], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      py.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+      await waitFor('the listener', () => out.includes('listening'));
+
+      const child = spawn(process.execPath, [TSPOD_BIN, 'run', '--rm', '-p', '127.0.0.1:18084:80', 'busybox', 'sh', '-c',
+        'mkdir -p /w && echo via-iptables > /w/index.html && trap "exit 0" TERM; httpd -f -p 80 -h /w & echo ready; wait'], { env: { ...t.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let cout = '';
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => (cout += d));
+      const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      background.push({ child, done: done.then((code) => ({ code, signal: null, stdout: cout, stderr: '' })) });
+      await waitFor('ready', () => cout.includes('ready'));
+      expect(tspodTable()).toBe(false); // no nftables table of tspod's own
+      expect(tspodChains().join('\n')).toMatch(/-A TSPOD-PORTS -d 127\.0\.0\.1\/32 -p tcp -m tcp --dport 18084 .*-j DNAT --to-destination 10\.89\.0\.\d+:80/);
+      const body = await waitFor('the page through iptables DNAT', () => { const r = curl('http://127.0.0.1:18084/'); return r.code === 0 && r.body; });
+      expect(body).toBe('via-iptables\n');
+      const r = await t.run(['run', '--rm', 'busybox', 'sh', '-c', 'echo from-ipt | nc -w 3 10.199.78.2 9999'], { env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(await waitFor('the connection', () => out.split('\n').find((l) => l.endsWith('from-ipt')))).toBe('10.199.78.1 from-ipt');
+      child.kill('SIGTERM');
+      expect(await done).toBe(0);
+      expect(tspodChains()).toEqual([]);
+      expect(await portFree('127.0.0.1', 18084)).toBe(true);
+    } finally {
+      py?.kill('SIGKILL');
+      spawnSync('ip', ['netns', 'del', ns]);
+      spawnSync('ip', ['link', 'del', 'vtspodi0']);
+    }
+  });
 });

@@ -8,7 +8,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { execTool, ipBatch, ipBatchIn } from './exec.js';
-import { enableForwarding, foreignAllowances, removeForeignAllows } from './nft.js';
+import { enableForwarding, firewallBackend, foreignAllowances, removeForeignAllows } from './nft.js';
 
 export const MTU = 1500;
 
@@ -30,6 +30,7 @@ export async function prepareBridgeHost(bridge: string): Promise<string> {
   // DNAT from the host's own 127.0.0.1 to a container routes a loopback source out of the bridge.
   await writeFile(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1\n');
   await enableForwarding();
+  if (firewallBackend() === 'iptables') return ''; // its FORWARD ACCEPT is final for that chain (iptables.ts)
   const extra = await foreignAllowances(bridge);
   if (extra) await writeFile(foreignMarker(bridge), '');
   return extra;

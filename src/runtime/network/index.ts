@@ -18,7 +18,7 @@ import { contains, formatIPv4, hostRange, macFor, overlaps, parseIPv4, parseSubn
 import { attachVeth, bridgeLines, deleteBridge, deleteLink, linkExists, prepareBridgeHost } from './bridge.js';
 import { checkBridgeName, DEFAULT_NETWORK, loadNetworkConfig, subnetAndGateway, type NetworkConfig } from './config.js';
 import { baseHosts, writePeers } from './etc.js';
-import { installRules, portRule, removeNetworkRules, removePortRules } from './nft.js';
+import { installFirewall, removeNetworkFirewall, removePorts } from './nft.js';
 import { allocatePorts, type PortRequest } from './ports.js';
 import { checkNetworkName, leaseAlive, liveClaims, NetworkStore, saveClaims, processStartTime, type Lease, type NetworkDef, type PortMapping } from './store.js';
 
@@ -120,9 +120,9 @@ export async function setupNetwork(root: string, req: AttachRequest, pid: number
       if (creating) {
         await attachVeth(veth, bridgeLines(net.bridge, net.gateway, subnet.prefix));
         const extra = await prepareBridgeHost(net.bridge);
-        await installRules(net.bridge, net.subnet, ports.map((p) => portRule(p, ip, req.containerId)), extra);
+        await installFirewall(net.bridge, net.subnet, ports, ip, req.containerId, extra);
       } else {
-        await installRules(net.bridge, net.subnet, ports.map((p) => portRule(p, ip, req.containerId)));
+        await installFirewall(net.bridge, net.subnet, ports, ip, req.containerId);
         await attachVeth(veth);
       }
       if (req.hostsFile && n === 0) {
@@ -181,7 +181,7 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
   };
   for (const l of gone) {
     await step(() => deleteLink(l.hostVeth));
-    if (l.ports.length) await step(() => removePortRules(l.containerId));
+    if (l.ports.length) await step(() => removePorts(l.ports, l.ip, l.containerId));
   }
   const claimKey = (c: { bridge: string; ip: string; pid: number; startTime: string }) => `${c.bridge}/${c.ip}/${c.pid}/${c.startTime}`;
   const goneClaims = new Set(gone.map(claimKey));
@@ -199,7 +199,7 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
     }
     const subnet = formatIPv4((parseIPv4(l.ip) & ((0xffffffff << (32 - l.prefix)) >>> 0)) >>> 0) + '/' + l.prefix;
     const lastBridge = (await liveClaims()).length === 0;
-    await step(async () => { if (await deleteBridge(l.bridge)) await removeNetworkRules(l.bridge, subnet, lastBridge); });
+    await step(async () => { if (await deleteBridge(l.bridge)) await removeNetworkFirewall(l.bridge, subnet, lastBridge); });
   }
   return failures;
 }
@@ -236,7 +236,7 @@ async function reconcileLocked(store: NetworkStore, cfg: NetworkConfig): Promise
   for (const def of defs) {
     if (left.some((l) => l.network === def.name) || !linkExists(def.bridge)) continue;
     try {
-      if (await deleteBridge(def.bridge)) await removeNetworkRules(def.bridge, def.subnet, (await liveClaims()).length === 0);
+      if (await deleteBridge(def.bridge)) await removeNetworkFirewall(def.bridge, def.subnet, (await liveClaims()).length === 0);
     } catch (err) {
       failures.push(messageOf(err));
     }

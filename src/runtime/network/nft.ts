@@ -19,7 +19,9 @@
  * accepted by every base chain. For each such chain, two accept rules per bridge are inserted at
  * its top, commented "tspod:<bridge>", and removed with the bridge.
  */
+import { existsSync } from 'node:fs';
 import { execTool, nft, nftJson } from './exec.js';
+import { iptInstall, iptRemoveNetwork, iptRemovePorts } from './iptables.js';
 import { fail } from '../../util/errors.js';
 import type { PortMapping } from './store.js';
 
@@ -46,6 +48,34 @@ add rule ip ${TABLE} forward oifname @bridges drop
 add rule ip ${TABLE} prerouting fib daddr type local jump ports
 add rule ip ${TABLE} output fib daddr type local jump ports
 `;
+
+/**
+ * nftables when the `nft` program exists, else iptables (iptables-nft, see iptables.ts);
+ * TSPOD_FIREWALL=nft|iptables chooses explicitly.
+ */
+export function firewallBackend(): 'nft' | 'iptables' {
+  const f = process.env.TSPOD_FIREWALL;
+  if (f === 'nft' || f === 'iptables') return f;
+  return ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/sbin'].some((d) => existsSync(`${d}/nft`)) ? 'nft' : 'iptables';
+}
+
+/** Installs a network's rules and a container's published ports with the host's firewall backend. */
+export async function installFirewall(bridge: string, subnet: string, ports: PortMapping[], ip: string, containerId: string, extra = ''): Promise<void> {
+  if (firewallBackend() === 'iptables') return iptInstall(bridge, subnet, ports.map((p) => ({ p, ip, containerId })));
+  return installRules(bridge, subnet, ports.map((p) => portRule(p, ip, containerId)), extra);
+}
+
+/** Removes a container's published ports. */
+export async function removePorts(ports: PortMapping[], ip: string, containerId: string): Promise<void> {
+  if (firewallBackend() === 'iptables') return iptRemovePorts(ports, ip, containerId);
+  return removePortRules(containerId);
+}
+
+/** Removes a network's rules (the whole of tspod's firewall when `lastBridge`). */
+export async function removeNetworkFirewall(bridge: string, subnet: string, lastBridge: boolean): Promise<void> {
+  if (firewallBackend() === 'iptables') return iptRemoveNetwork(bridge, subnet, lastBridge);
+  return removeNetworkRules(bridge, subnet, lastBridge);
+}
 
 export function portComment(containerId: string): string {
   return `tspod:${containerId}`;
