@@ -89,6 +89,10 @@ describe.skipIf(gate)('run -t (issue 5)', () => {
     const r = await onPty(['-t', 'busybox', 'sh', '-c', 'test -t 1 && echo out-is-a-tty; test -t 0 && echo in-is-a-tty; exit 4'], [{ send: 'ignored\r' }]);
     expect(r.out).toContain('out-is-a-tty');
     expect(r.out).toContain('in-is-a-tty');
+    // -it needs a terminal on stdin, as docker's "the input device is not a TTY"
+    const noTty = await t.run(['run', '--rm', '--network', 'none', '--cgroup-parent', PARENT, '-it', 'busybox', 'true'], { input: '' });
+    expect(noTty.code).toBe(125);
+    expect(noTty.stderr.trim()).toBe('tspod: run -it: the input device is not a TTY');
 
     expect(r.exit).toBe(4);
   });
