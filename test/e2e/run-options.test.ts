@@ -138,7 +138,11 @@ describe.skipIf(gate)('run options (issue 5)', () => {
       const hup = await signalled(['--init', '--name', 'hup-me'], 'echo ready; sleep 30', 'SIGHUP');
       expect(hup.code).toBe(129);
       expect(readdirSync(join(t.root, 'store', 'snapshots')).length).toBe(before);
-      expect((await t.run(['ps', '-a', '--format', '{{.Names}}'])).stdout).not.toContain('hup-me');
+      const ps = await t.run(['ps', '-a']);
+      expect(ps.stdout).toMatch(/NAMES/);
+      expect(ps.stdout).not.toContain('hup-me');
+      expect(readdirSync(join(t.root, 'containers')).filter((id) => existsSync(join(t.root, 'containers', id, 'container.json'))
+        && readFileSync(join(t.root, 'containers', id, 'container.json'), 'utf8').includes('"hup-me"'))).toEqual([]);
       expect(processesUnder(PARENT)).toEqual([]);
       expect(cgroupsUnder(PARENT)).toEqual([]);
     });
