@@ -358,15 +358,20 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect((await t.run(['logs', f])).stdout).toBe('run\nrun\nrun\n');
     expect((await t.run(['rm', f])).code).toBe(0);
 
-    const a = await runD('--restart', 'always', 'busybox', 'sh', '-c', 'echo up; sleep 0.3; exit 1');
+    const a = await runD('--restart', 'always', 'busybox', 'sh', '-c', 'echo up; sleep 1; exit 1');
     const first = (await inspect(a)).State.Pid;
-    const later = await until('a restart', async () => {
+    // a restarted init, caught while it runs, is in the container's cgroup
+    const cgroupOfRestarted = await until('a restart', async () => {
       const i = await inspect(a);
-      return i.State.Running && i.State.Pid !== first && i.RestartCount >= 1 ? i : undefined;
-    });
+      if (!(i.State.Running && i.State.Pid !== first && i.RestartCount >= 1)) return undefined;
+      try {
+        return readFileSync(`/proc/${i.State.Pid}/cgroup`, 'utf8');
+      } catch {
+        return undefined; // that one already ended; wait for the next
+      }
+    }, 30_000);
+    expect(cgroupOfRestarted).toContain(a);
     expect(cgroupsOf([a]).length).toBeGreaterThan(0);
-    // the restarted init is in the container's cgroup
-    expect(readFileSync(`/proc/${later.State.Pid}/cgroup`, 'utf8')).toContain(a);
     const stop = await t.run(['stop', '-t', '1', a]);
     expect(stop.code, stop.stderr).toBe(0);
     await sleep(800); // longer than a back-off step: nothing comes back
