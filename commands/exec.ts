@@ -7,7 +7,6 @@ import { fail } from '../src/util/errors.js';
 export default class Exec extends TspodCommand {
   static override description = 'run a command in a running container (joins its namespaces and cgroup, same security settings)';
   static override strict = false;
-  static override engineErrorExit = 126;
   static override usage = 'exec [FLAGS] CONTAINER COMMAND [ARG...]';
   static override args = { container: Args.string({ required: true, description: 'container name or ID (prefix)' }) };
   static override flags = {
@@ -20,7 +19,9 @@ export default class Exec extends TspodCommand {
 
   async run(): Promise<void> {
     const { head, rest } = splitAtFirstPositional(this.argv, Exec.flags);
-    const { args, flags } = await this.parse(Exec, head);
+    // "--" before the container: a repeatable flag (-e) would otherwise swallow it as a value.
+    const last = head.at(-1);
+    const { args, flags } = await this.parse(Exec, last !== undefined && !last.startsWith('-') ? [...head.slice(0, -1), '--', last] : head);
     if (flags.tty) throw fail('EINVAL', 'exec -t: pseudo-terminals are not supported yet; run without -t');
     process.exitCode = await execInContainer(this.roots(flags), args.container, rest, { user: flags.user, workdir: flags.workdir, env: flags.env });
   }

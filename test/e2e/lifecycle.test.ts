@@ -139,6 +139,10 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     const ex2 = await t.run(['exec', id.slice(0, 12), 'cat', '/tmp/execpid']);
     expect(ex2.stdout.trim()).toMatch(/^\d+$/); // it ran in the container's mount namespace (its /tmp)
     expect(existsSync('/tmp/execpid') && readFileSync('/tmp/execpid', 'utf8') === ex2.stdout).toBe(false);
+    const opts = await t.run(['exec', '-u', '1000:1000', '-w', '/tmp', '-e', 'FOO=bar', 'loop', 'sh', '-c', 'id -u; id -g; pwd; echo $FOO; grep CapEff /proc/self/status']);
+    expect(opts.code, opts.stderr).toBe(0);
+    expect(opts.stdout.split('\n').slice(0, 4)).toEqual(['1000', '1000', '/tmp', 'bar']);
+    expect(opts.stdout).toMatch(/CapEff:\s*0+\n/); // a non-root user has no effective capabilities, as in docker
     const code = await t.run(['exec', 'loop', 'sh', '-c', 'exit 3']);
     expect(code.code).toBe(3);
     const missing = await t.run(['exec', 'loop', 'nope']);
@@ -162,6 +166,13 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(exited.State).toMatchObject({ Status: 'exited', Running: false, ExitCode: 137, OOMKilled: false });
     expect((await t.run(['ps'])).stdout).not.toContain(id.slice(0, 12));
     expect((await t.run(['ps', '-a'])).stdout).toMatch(/Exited \(137\)/);
+    expect((await t.run(['ps', '-a', '-q', '--no-trunc', '--filter', 'exited=137', '--filter', 'name=loop'])).stdout.trim()).toBe(id);
+    expect((await t.run(['ps', '-q', '--filter', 'status=running', '--filter', 'name=loop'])).stdout.trim()).toBe('');
+    expect((await t.run(['ps', '--filter', 'bogus=1'])).code).toBe(1);
+    // start -a: runs it again, streams its output, exits with its status
+    const again = await t.run(['start', '-a', 'loop'], { timeoutMs: 3000 });
+    expect(again.stdout).toMatch(/tick 0/); // killed by our timeout: the loop never ends
+    expect((await t.run(['stop', '-t', '0', 'loop'])).code).toBe(0);
 
     // attach to a running container: its output from now on, and its exit status
     const att = await runD('busybox', 'sh', '-c', 'sleep 2; echo attached-out; echo attached-err >&2; exit 5');
