@@ -85,7 +85,7 @@ export interface LayerBuild {
  */
 export async function buildLayer(store: Store, source: AsyncIterable<Buffer> | Readable, sys?: Sys): Promise<LayerBuild> {
   const tmpDir = join(store.root, 'tmp', 'build-' + randomBytes(6).toString('hex'));
-  await mkdir(join(tmpDir, 'diff'), { recursive: true, mode: 0o700 });
+  await mkdir(join(tmpDir, 'diff'), { recursive: true, mode: 0o755 });
   try {
     const diffHash = newHash();
     const blobHash = newHash();
