@@ -20,8 +20,9 @@ export default class Exec extends TspodCommand {
   async run(): Promise<void> {
     const { head, rest } = splitAtFirstPositional(this.argv, Exec.flags);
     // "--" before the container: a repeatable flag (-e) would otherwise swallow it as a value.
-    const last = head.at(-1);
-    const { args, flags } = await this.parse(Exec, last !== undefined && !last.startsWith('-') ? [...head.slice(0, -1), '--', last] : head);
+    // Only when the split found a positional: a sentinel tells it apart from a trailing flag value.
+    const hasContainer = splitAtFirstPositional([...this.argv, '\0container?'], Exec.flags).head.at(-1) !== '\0container?';
+    const { args, flags } = await this.parse(Exec, hasContainer && head.length > 1 ? [...head.slice(0, -1), '--', head.at(-1)!] : head);
     if (flags.tty) throw fail('EINVAL', 'exec -t: pseudo-terminals are not supported yet; run without -t');
     process.exitCode = await execInContainer(this.roots(flags), args.container, rest, { user: flags.user, workdir: flags.workdir, env: flags.env });
   }
