@@ -6,7 +6,8 @@
  * streaming) → the ref is written last, so a ref only ever names a complete image.
  */
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { mkdir, rm } from 'node:fs/promises';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Ingest, Store } from '../../store/index.js';
 import { unpackLayer } from '../unpack/unpack.js';
 import { RegistryClient } from '../registry/client.js';
@@ -112,8 +113,10 @@ export async function pullImage(refText: string, opts: PullOptions): Promise<Pul
       await store.ensureLayer(chainId, diffIds[i]!, i === 0 ? null : chain[i - 1]!, async (dir) => {
         if (!(await store.hasBlob(layer.digest))) {
           fetched++;
-          await downloadBlob(client, store, ref, layer, (done) =>
-            emit({ type: 'layer', digest: layer.digest, status: 'downloading', done, total: layer.size }));
+          const progress = (done: number) => emit({ type: 'layer', digest: layer.digest, status: 'downloading', done, total: layer.size });
+          const streamed = await downloadAndUnpack(client, store, ref, layer, dir, progress);
+          if (streamed !== undefined) return streamed;
+          await downloadBlob(client, store, ref, layer, progress);
         }
         emit({ type: 'layer', digest: layer.digest, status: 'extracting' });
         const { diffId } = await unpackLayer(createReadStream(store.blobPath(layer.digest), { highWaterMark: 1 << 20 }), layer.mediaType, dir);
@@ -196,6 +199,71 @@ async function downloadBlob(client: RegistryClient, store: Store, ref: Reference
   }
 }
 
+/**
+ * The fast path of a fresh layer: one pass over the bytes as they arrive — written and hashed into the
+ * ingest and, at the same time, decompressed and unpacked into `dir` — instead of downloading the whole
+ * blob and reading it back. The blob's digest is checked when the download ends (commit) and the diffID
+ * by ensureLayer, before anything becomes visible; a layer dir unpacked from bytes that fail either is
+ * discarded with the rest of ensureLayer's temporary dir (the unpacker treats every archive as hostile
+ * anyway). Returns the diffID, or undefined when the slow path must finish the job: a partial ingest is
+ * there to resume, or the connection broke (what had arrived stays in the ingest; `dir` is emptied).
+ */
+async function downloadAndUnpack(client: RegistryClient, store: Store, ref: Reference, desc: Descriptor, dir: string,
+  onProgress: (done: number) => void): Promise<Digest | undefined> {
+  const ingest = await store.openIngest(desc.digest, desc.size);
+  if (ingest.exists || ingest.offset > 0) {
+    await ingest.abort();
+    return undefined;
+  }
+  let committed = false;
+  try {
+    let body: Readable;
+    try {
+      ({ body } = await client.getBlob(ref, desc, 0));
+    } catch (err) {
+      if (isRetryable(err)) return undefined;
+      throw err;
+    }
+    const tee = new PassThrough({ highWaterMark: 4 << 20 });
+    const unpacked = unpackLayer(tee, desc.mediaType, dir);
+    let unpackError: unknown; // set when the unpack failed first (bad content), not as a consequence of a broken download
+    let downloadFailed = false;
+    let unpackSettled = false;
+    let wake: (() => void) | undefined;
+    unpacked.catch((err) => { if (!downloadFailed) { unpackError = err; body.destroy(); tee.destroy(); } })
+      .finally(() => { unpackSettled = true; wake?.(); });
+    const sink = async (chunk: Buffer): Promise<void> => {
+      if (unpackError !== undefined) throw unpackError;
+      if (unpackSettled || tee.destroyed) return; // the archive ended: what follows (padding) only goes to the ingest
+      if (!tee.write(chunk)) {
+        await new Promise<void>((resolve) => { wake = resolve; tee.once('drain', resolve); tee.once('close', resolve); });
+        wake = undefined;
+      }
+    };
+    const downloaded = drainInto(body, 0, ingest, onProgress, sink).then(() => { tee.end(); }, (err) => { downloadFailed = true; tee.destroy(); throw err; });
+    const [down, unpack] = await Promise.allSettled([downloaded, unpacked]);
+    if (down.status === 'rejected' && unpackError === undefined) {
+      if (!isRetryable(down.reason)) throw down.reason;
+      await ingest.abort();
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { mode: 0o755 });
+      return undefined;
+    }
+    if (down.status === 'fulfilled') {
+      await ingest.commit(); // EDIGEST before any complaint about the content
+      committed = true;
+    }
+    if (unpack.status === 'rejected') throw unpack.reason;
+    return unpack.value.diffId;
+  } finally {
+    if (!committed) await ingest.abort().catch(() => {});
+  }
+}
+
+function isRetryable(err: unknown): boolean {
+  return (err as { code?: string }).code === 'ENETWORK' || isStreamCut(err);
+}
+
 /** Bytes received but not yet on disk before the body is paused (the socket then holds the rest). */
 const QUEUE_HIGH = 8 * 1024 * 1024;
 
@@ -205,7 +273,8 @@ const QUEUE_HIGH = 8 * 1024 * 1024;
  * still written (and hashed) before the error is reported: the resume's Range then starts exactly
  * where the bytes received end, and nothing is downloaded twice.
  */
-function drainInto(body: Readable, skip: number, ingest: Ingest, onProgress: (done: number) => void): Promise<void> {
+function drainInto(body: Readable, skip: number, ingest: Ingest, onProgress: (done: number) => void,
+  sink?: (chunk: Buffer) => Promise<void>): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const queue: Buffer[] = [];
     let queued = 0;
@@ -227,6 +296,7 @@ function drainInto(body: Readable, skip: number, ingest: Ingest, onProgress: (do
           const chunk = queue.shift()!;
           queued -= chunk.length;
           await ingest.write(chunk);
+          if (sink) await sink(chunk);
           onProgress(ingest.offset);
           if (queued < QUEUE_HIGH / 2 && body.isPaused() && !ended) body.resume();
         }
