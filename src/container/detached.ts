@@ -75,7 +75,8 @@ const KIND_CODES: Record<string, ErrorCode> = { '125': 'ELAUNCH', '126': 'ENOEXE
  * Spawns the monitor for `plan` and resolves once the container's command was exec'd. The caller
  * has created `cgroup`; the init is placed in it before it runs anything of its own.
  */
-export async function startDetached(containerDir: string, plan: LaunchPlan, cgroup: Cgroup, onPid?: (pid: number) => Promise<void>, restartPolicy?: string): Promise<DetachedStart> {
+export async function startDetached(containerDir: string, plan: LaunchPlan, cgroup: Cgroup, onPid?: (pid: number) => Promise<void>, restartPolicy?: string,
+  onMonitor?: (monitorPid: number, monitorStart: number) => Promise<void>): Promise<DetachedStart> {
   for (const f of [exitPath(containerDir), stoppedPath(containerDir), statePath(containerDir)]) await rm(f, { force: true });
   const text = serializePlan({ ...plan, sync: true });
   const oom = oomCounterFile(cgroup);
@@ -95,6 +96,8 @@ export async function startDetached(containerDir: string, plan: LaunchPlan, cgro
   planOut.write(text);
   const monitorPid = child.pid;
   const monitorStart = monitorPid ? processStartTime(monitorPid) : undefined;
+  // Recorded before anything else happens: a CLI killed from here on leaves a monitor reconcile can find.
+  if (monitorPid && monitorStart !== undefined) await onMonitor?.(monitorPid, monitorStart);
 
   try {
     return await new Promise<DetachedStart>((resolve, reject) => {
@@ -111,6 +114,7 @@ export async function startDetached(containerDir: string, plan: LaunchPlan, cgro
           void (async () => {
             try {
               await cgroup.addProcess(n);
+              if (process.env.TSPOD_TEST_CRASH_AT === 'pid') process.kill(process.pid, 'SIGKILL'); // see start.ts crashPoint
               await onPid?.(n);
               planOut.end('go\n');
             } catch (err) {

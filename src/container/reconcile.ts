@@ -17,7 +17,10 @@ import { isAlive, signalProcess } from '../state/proc.js';
 import { detectCgroups, type Cgroup } from '../runtime/cgroups/index.js';
 import { TspodError, isErrno, messageOf } from '../util/errors.js';
 import { exitPath, isMarkedStopped, monitorState } from './detached.js';
-import { processStartTime } from '../state/proc.js';
+import { childrenOf, processStartTime } from '../state/proc.js';
+import { access } from 'node:fs/promises';
+
+const exists = (p: string) => access(p).then(() => true, () => false);
 
 export interface ExitInfo {
   exitCode: number;
@@ -100,8 +103,17 @@ export async function reconcile(containers: ContainerStore, rec: ContainerRecord
   }
   if (!exit) {
     // Running: the init lives; or no init recorded yet and its starter (monitor, or the CLI of a
-    // foreground run) lives.
-    if (rec.pid ? isAlive(rec.pid, rec.pidStart) : isAlive(rec.monitorPid, rec.monitorStart)) return rec;
+    // foreground run) lives. A detached start whose CLI died before it recorded the init: the init
+    // is the monitor's grandchild (monitor → launcher → init); record it.
+    if (rec.pid ? isAlive(rec.pid, rec.pidStart) : isAlive(rec.monitorPid, rec.monitorStart)) {
+      if (rec.pid || !rec.monitorPid || rec.monitorPid === process.pid) return rec;
+      const init = childrenOf(rec.monitorPid).flatMap((launcher) => childrenOf(launcher))[0];
+      const start = init !== undefined ? processStartTime(init) : undefined;
+      if (init === undefined || start === undefined || !(await exists(exitPath(containers.containerDir(rec.id))).then((e) => !e))) return rec;
+      const next = { ...rec, pid: init, pidStart: start };
+      await containers.save(next);
+      return next;
+    }
     // The init is gone; its monitor may be writing the exit file right now.
     for (let i = 0; i < 60 && !exit && isAlive(rec.monitorPid, rec.monitorStart); i++) {
       await sleep(50);

@@ -79,11 +79,15 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
     exitCode: undefined, oomKilled: undefined, finished: undefined, stoppedByUser: undefined, restartCount: 0,
   };
   try {
+    crashPoint('cgroup');
     await containers.save(starting);
+    crashPoint('record');
     const dir = containers.containerDir(rec.id);
     // Without a caller's hook (tspod start, restart): the network recorded at create time (network.ts).
-    const s = await startDetached(dir, plan, cgroup, onPid ?? ((pid) => attachSavedNetwork(dirname(containers.dir), rec, dir, pid)), rec.restartPolicy);
+    const s = await startDetached(dir, plan, cgroup, onPid ?? ((pid) => attachSavedNetwork(dirname(containers.dir), rec, dir, pid)), rec.restartPolicy,
+      (monitorPid, monitorStart) => containers.save({ ...starting, monitorPid, monitorStart }));
     const running: ContainerRecord = { ...starting, ...s };
+    crashPoint('started');
     await containers.save(running);
     return running;
   } catch (err) {
@@ -93,6 +97,16 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
     if (failures.length) process.stderr.write(`tspod: cleanup of container ${rec.name}: ${failures.join('; ')}\n`);
     throw err;
   }
+}
+
+/**
+ * Fault injection for the crash-recovery tests: TSPOD_TEST_CRASH_AT=<point> makes this process
+ * SIGKILL itself there, deterministically, where a timed kill from outside may or may not land.
+ * Points: cgroup (created, nothing recorded), record (recorded running, no monitor yet), pid (in
+ * the onPid step: the init exists and waits for the go-ahead), started (running, pids not recorded).
+ */
+export function crashPoint(point: string): void {
+  if (process.env.TSPOD_TEST_CRASH_AT === point) process.kill(process.pid, 'SIGKILL');
 }
 
 function exitCodeOf(err: unknown): number {

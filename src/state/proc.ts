@@ -37,3 +37,12 @@ export function signalProcess(pid: number, start: number, signal: NodeJS.Signals
     throw err;
   }
 }
+
+/** The children of `pid` (from /proc/PID/task/PID/children); [] when it is gone. */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}

@@ -293,6 +293,28 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     }
     expect(monitorsOf(t.root)).toEqual([]);
     console.log(`states seen after a SIGKILL of the CLI during run -d: ${[...states].join(', ')}`);
+
+    // and deterministically at each step of the start (fault injection: the CLI SIGKILLs itself there)
+    const expected: Record<string, string> = { cgroup: 'created', record: 'exited', pid: 'exited', started: 'running' };
+    for (const [point, state] of Object.entries(expected)) {
+      const name = `crash-at-${point}`;
+      const r = await t.run(['run', '-d', '--network', 'none', '--name', name, 'busybox', 'sleep', '1000'], { env: { TSPOD_TEST_CRASH_AT: point } });
+      expect(r.signal).toBe('SIGKILL');
+      // killed at the go-ahead, the launcher aborts (its plan fd closed): the monitor records 125
+      if (point === 'pid') expect((await t.run(['wait', name])).stdout.trim()).toBe('125');
+      const info = await inspect(name);
+      created.add(info.Id);
+      expect(info.State.Status, point).toBe(state);
+      if (state === 'running') expect(() => process.kill(info.State.Pid, 0)).not.toThrow();
+      else expect(processesIn([info.Id]), point).toEqual([]);
+      if (state === 'exited') expect(cgroupsOf([info.Id]), point).toEqual([]); // reconcile released it
+      const rm = await t.run(['rm', '-f', name]);
+      expect(rm.code, rm.stderr).toBe(0);
+      expect(cgroupsOf([info.Id]), point).toEqual([]);
+      expect(processesIn([info.Id]), point).toEqual([]);
+      expect(existsSync(join(t.root, 'containers', info.Id)), point).toBe(false);
+    }
+    expect(monitorsOf(t.root)).toEqual([]);
   }, 120_000);
 
   it('two rm -f of the same container at once: one succeeds, the other reports it gone', async () => {
