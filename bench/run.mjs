@@ -104,7 +104,7 @@ try {
       { name: `tspod ${listCmd}`, ...tspod(listCmd) },
     ];
     if (tools.podman) cases.push({ name: 'podman --version', ...podman('--version') });
-    groups.push(group('startup', 'CLI start-up', interleave(cases, { runs: Math.max(RUNS, 20), warmup: 2 }), 'node -e 0',
+    addGroup(group('startup', 'CLI start-up', interleave(cases, { runs: Math.max(RUNS, 20), warmup: 2 }), 'node -e 0',
       listCmd === 'ps' ? undefined : '`tspod ps` does not exist yet (issue 7); `tspod images` (reads the store) stands in'));
   }
 
@@ -123,7 +123,7 @@ try {
       cases.push({ name: `${rt} run (bundle)`, cmd: tools[rt], args: ['--root', state, 'run', '-b', bundle, `bench-${process.pid}`] });
       cleanups.push(() => sh(tools[rt], ['--root', state, 'delete', '-f', `bench-${process.pid}`], { allowFail: true }));
     }
-    groups.push(group('run', 'run --rm --network none … true', interleave(cases, { runs: RUNS }), 'tspod run --rm --network none'));
+    addGroup(group('run', 'run --rm --network none … true', interleave(cases, { runs: RUNS }), 'tspod run --rm --network none'));
   }
   if (only.has('bridge')) {
     const p = tspod('run', '--rm', '--network', 'bridge', 'alpine:3.19', 'true');
@@ -133,7 +133,7 @@ try {
     if (probe.status === 0) cases.push({ name: 'tspod run --rm (bridge)', ...tspod('run', '--rm', '--network', 'bridge', 'alpine:3.19', 'true') });
     else note = `tspod has no bridge network yet: ${probe.stderr.trim().split('\n')[0]}`;
     if (tools.podman) cases.push({ name: 'podman run --rm (default network)', ...podman('run', '--rm', ...podmanRun, alpineRef, 'true') });
-    groups.push(group('bridge', 'run --rm with the default bridge network', interleave(cases, { runs: RUNS }), 'tspod run --rm (bridge)', note));
+    addGroup(group('bridge', 'run --rm with the default bridge network', interleave(cases, { runs: RUNS }), 'tspod run --rm (bridge)', note));
   }
 
   // --- pull --------------------------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ try {
       images.push({ key: 'debian', name: 'debian:bookworm', repo: 'library/debian:bookworm', info: deb });
     } catch (err) {
       log(`debian image unavailable, pull benchmark on alpine only: ${err.message}`);
-      groups.push({ id: 'pull-debian', title: 'pull debian:bookworm', note: `skipped: ${err.message}`, rows: [] });
+      addGroup({ id: 'pull-debian', title: 'pull debian:bookworm', note: `skipped: ${err.message}`, rows: [] });
     }
     for (const img of images) {
       const runs = img.key === 'debian' ? (args.pullRuns ?? 10) : RUNS;
@@ -169,12 +169,17 @@ try {
           before: () => { rmSync(dest, { recursive: true, force: true }); mkdirSync(dest); } });
       }
       const size = img.info ? ` (${mib(img.info.compressedBytes)} compressed, ${mib(img.info.uncompressedBytes)} uncompressed)` : '';
-      groups.push(group(`pull-${img.key}`, `fresh pull of ${img.name}${size}`, interleave(cases, { runs, warmup: 1 }), `tspod pull ${img.name}`));
+      addGroup(group(`pull-${img.key}`, `fresh pull of ${img.name}${size}`, interleave(cases, { runs, warmup: 1 }), `tspod pull ${img.name}`));
     }
   }
 
   // --- 50 detached containers ----------------------------------------------------------------------------------
-  if (only.has('scale')) groups.push(await scale({ tspod, podman, podmanRun, alpineRef, tspodCommands }));
+  if (only.has('scale')) {
+    // The pull groups wiped both stores: pull again (untimed).
+    sh(...spread(tspod('pull', '-q', 'alpine:3.19')));
+    if (tools.podman) sh(...spread(podman('pull', '-q', '--tls-verify=false', alpineRef)));
+  }
+  if (only.has('scale')) addGroup(await scale({ tspod, podman, podmanRun, alpineRef, tspodCommands }));
 } catch (err) {
   log(`failed: ${err.stack ?? err.message}`);
   process.exitCode = 1;
@@ -299,7 +304,24 @@ function cleanup() {
 
 function printAndSave() {
   const lines = [];
-  for (const g of groups) {
+  for (const g of groups) lines.push(...formatGroup(g));
+  process.stdout.write(lines.join('\n') + '\n');
+  const dir = join(REPO, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${machine.date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ machine, runs: RUNS, groups }, null, 2) + '\n');
+  process.stdout.write(`\nresults: ${file}\n`);
+}
+
+/** Adds a finished group and shows it on stderr at once (the full table goes to stdout at the end). */
+function addGroup(g) {
+  groups.push(g);
+  process.stderr.write(formatGroup(g).join('\n') + '\n');
+}
+
+function formatGroup(g) {
+  const lines = [];
+  {
     lines.push('', `## ${g.title}${g.reference ? `   (ratio: median ÷ median of "${g.reference}")` : ''}`);
     if (g.note) lines.push(`note: ${g.note}`);
     for (const r of g.rows) {
@@ -311,12 +333,7 @@ function printAndSave() {
       lines.push(`  ${r.name.padEnd(44)} ${fmtMs(r.median).padStart(10)}  ×${Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : '—'}  (n=${r.runs})${extra}`);
     }
   }
-  process.stdout.write(lines.join('\n') + '\n');
-  const dir = join(REPO, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${machine.date.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ machine, runs: RUNS, groups }, null, 2) + '\n');
-  process.stdout.write(`\nresults: ${file}\n`);
+  return lines;
 }
 
 function spread(c) {
