@@ -115,14 +115,21 @@ export { killContainer } from './container/kill.js';
 export { restartContainer } from './container/restart.js';
 export { pauseContainer } from './container/pause.js';
 export { waitContainer } from './container/wait.js';
-export { listContainers, inspectContainer, type ContainerSummary, type ListOptions } from './container/list.js';
+export { inspectContainer, type ContainerSummary, type ListOptions } from './container/list.js';
+import { listContainers as listContainersIn, type ContainerSummary, type ListOptions } from './container/list.js';
+
+/** ps: the containers, reconciled with the truth; `run --rm` containers whose CLI was killed are removed first. */
+export async function listContainers(roots: EngineRoots = defaultRoots(), opts: ListOptions = {}): Promise<ContainerSummary[]> {
+  await withStore(roots, (store) => sweepAutoRemoved(roots, store));
+  return listContainersIn(roots, opts);
+}
 export { containerLogs, type LogsOptions } from './container/logs.js';
 export { execInContainer, type ExecOptions } from './container/exec.js';
 export { containerStats, containerTop, type ContainerStats } from './container/stats.js';
 export { renameContainer } from './container/rename.js';
 export { copyFiles } from './container/cp.js';
 export { containerPorts, type PublishedPort } from './container/port.js';
-import { removeContainer as removeContainerIn } from './container/remove.js';
+import { removeContainer as removeContainerIn, sweepAutoRemoved } from './container/remove.js';
 import { pruneContainers as pruneContainersIn } from './container/prune.js';
 import { containerDiff as containerDiffIn, type Change } from './container/diff.js';
 export type { Change };
@@ -130,7 +137,10 @@ export type { Change };
 /** container prune: removes every container that is not running; returns their ids and the bytes of their snapshots. */
 export async function pruneContainers(opts: { roots?: EngineRoots } = {}): Promise<{ deleted: string[]; reclaimed: number }> {
   const roots = opts.roots ?? defaultRoots();
-  return withStore(roots, (store) => pruneContainersIn(roots, store));
+  return withStore(roots, async (store) => {
+    await sweepAutoRemoved(roots, store);
+    return pruneContainersIn(roots, store);
+  });
 }
 
 /** diff: the container's filesystem changes (A/C/D), from its overlay upper dir. */

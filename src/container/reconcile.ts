@@ -41,6 +41,11 @@ export async function readExit(containers: ContainerStore, id: string): Promise<
   }
 }
 
+/** A foreground run still being set up whose CLI is gone. */
+export function isOrphanedForeground(rec: ContainerRecord): boolean {
+  return !!rec.foreground && rec.state === 'created' && rec.monitorPid !== undefined && !isAlive(rec.monitorPid, rec.monitorStart);
+}
+
 export function isActive(rec: ContainerRecord): boolean {
   return rec.state === 'running' || rec.state === 'paused';
 }
@@ -84,6 +89,14 @@ export async function releaseRuntime(rec: ContainerRecord, containers: Container
  * whoever computes it.
  */
 export async function reconcile(containers: ContainerStore, rec: ContainerRecord): Promise<ContainerRecord> {
+  if (isOrphanedForeground(rec)) {
+    // A foreground run whose CLI died while setting up (before the record said running).
+    const next: ContainerRecord = { ...rec, state: 'exited', exitCode: 137, finished: new Date().toISOString() };
+    const failures = await releaseRuntime(next, containers);
+    if (failures.length) process.stderr.write(`tspod: cleanup of container ${rec.name}: ${failures.join('; ')}\n`);
+    if (await containers.get(rec.id)) await containers.save(next);
+    return next;
+  }
   if (!isActive(rec)) return rec;
   let exit = await readExit(containers, rec.id);
   if (!exit && rec.restartPolicy && rec.restartPolicy !== 'no' && isAlive(rec.monitorPid, rec.monitorStart)) {

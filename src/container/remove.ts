@@ -5,6 +5,7 @@
  */
 import type { Store } from '../../store/index.js';
 import type { EngineRoots } from '../state/paths.js';
+import type { ContainerRecord } from '../state/containers.js';
 import { fail, messageOf } from '../util/errors.js';
 import { signalProcess } from '../state/proc.js';
 import { containerStore, isActive, reconcile, releaseRuntime, waitGone, openCgroup } from './reconcile.js';
@@ -38,4 +39,32 @@ export async function removeContainer(roots: EngineRoots, store: Store, ref: str
   } finally {
     release();
   }
+}
+
+/**
+ * Removes the `run --rm` containers whose run ended without its CLI to clean up (it was killed):
+ * what docker's daemon would have done at once, the next tspod command that lists containers does.
+ * A container whose CLI still lives, or that another command holds locked, is left alone.
+ */
+export async function sweepAutoRemoved(roots: EngineRoots, store: Store): Promise<string[]> {
+  const containers = containerStore(roots);
+  const removed: string[] = [];
+  for (const rec of await containers.list()) {
+    if (!rec.autoRemove) continue;
+    const lk = await containers.tryLock(rec.id).catch(() => undefined);
+    if (!lk) continue;
+    let fresh: ContainerRecord;
+    try {
+      fresh = await reconcile(containers, lk.rec);
+    } finally {
+      lk.release();
+    }
+    if (fresh.state !== 'exited') continue;
+    try {
+      removed.push(await removeContainer(roots, store, rec.id, { force: true }));
+    } catch (err) {
+      process.stderr.write(`tspod: remove container ${rec.name} (run --rm): ${messageOf(err)}\n`);
+    }
+  }
+  return removed;
 }

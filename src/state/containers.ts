@@ -48,6 +48,13 @@ export interface ContainerRecord {
   /** --stop-signal (else the image's StopSignal), as a signal name, and --stop-timeout in seconds: for stop. */
   stopSignal?: string;
   stopTimeout?: number;
+  /**
+   * A foreground `run`: the CLI (monitorPid/monitorStart) owns the container from the first moment.
+   * If that CLI dies (SIGKILL), the next command's reconcile releases what the run held.
+   */
+  foreground?: boolean;
+  /** `run --rm`: removed entirely once it has exited, also when its CLI was killed. */
+  autoRemove?: boolean;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
