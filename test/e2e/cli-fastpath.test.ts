@@ -60,10 +60,22 @@ describe('bundled CLI', () => {
     const [name] = readdirSync(join(dir, 'cache'));
     const cacheFile = join(dir, 'cache', name!);
     writeFileSync(cacheFile, Buffer.alloc(4096, 7));
-    const r = cli(['version']);
+    const r = cli(['--version']);
     expect(r.code).toBe(0);
-    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(r.stdout).toMatch(/^tspod\/\d+\.\d+\.\d+ /);
     expect(statSync(cacheFile).size).toBeGreaterThan(10_000);
+  });
+
+  it('keeps one cache per command, and drops the caches of an older build', () => {
+    cli(['version']);
+    cli(['images']);
+    const names = readdirSync(join(dir, 'cache'));
+    expect(names.filter((n) => n.endsWith('-version.v8'))).toHaveLength(1);
+    expect(names.filter((n) => n.endsWith('-images.v8'))).toHaveLength(1);
+    const stale = join(dir, 'cache', 'cli-v0.0.0-x64-1-1-run.v8');
+    writeFileSync(stale, 'old');
+    cli(['logout', '--help']); // a command with no cache yet writes one, and cleans up
+    expect(readdirSync(join(dir, 'cache'))).not.toContain('cli-v0.0.0-x64-1-1-run.v8');
   });
 
   it('runs with the cache disabled or unwritable', () => {
