@@ -81,7 +81,19 @@ function patchOclif(code) {
     process.stderr.write('bundle-cli: note: oclif\'s command sort not found (oclif changed?); start-up pays ICU init\n');
     return code;
   }
-  return code.replace(sortById, '.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));');
+  code = code.replace(sortById, '.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));');
+  // oclif measures both terminals when its screen module loads, which creates process.stdout and
+  // process.stderr (≈ 4 ms) even for a command that never writes to them (run passes its fds through):
+  // measure on first use instead.
+  const widths = [
+    'exports2.stdtermwidth = columns || termwidth(process.stdout);',
+    'exports2.errtermwidth = columns || termwidth(process.stderr);',
+  ];
+  if (widths.every((w) => code.includes(w))) {
+    code = code.replace(widths[0], 'Object.defineProperty(exports2, "stdtermwidth", { enumerable: true, get: () => columns || termwidth(process.stdout) });');
+    code = code.replace(widths[1], 'Object.defineProperty(exports2, "errtermwidth", { enumerable: true, get: () => columns || termwidth(process.stderr) });');
+  }
+  return code;
 }
 
 function splitBanner(text) {
