@@ -60,11 +60,12 @@ export function median(xs) {
  * { name, cmd, args, env?, before?(), after?() }; before/after are untimed (e.g. wiping a store before a pull).
  * A case whose first run fails is dropped with its error, the others go on. Returns per case { name, ms[], error? }.
  */
-export function interleave(cases, { runs, warmup = 1 }) {
+export async function interleave(cases, { runs, warmup = 1 }) {
   const results = new Map(cases.map((c) => [c.name, { name: c.name, ms: [] }]));
   let live = [...cases];
   for (let round = -warmup; round < runs; round++) {
     for (const c of live) {
+      await new Promise((r) => setImmediate(r)); // let a SIGINT/SIGTERM handler run (and clean up) between runs
       const res = results.get(c.name);
       try {
         c.before?.();

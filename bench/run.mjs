@@ -104,7 +104,7 @@ try {
       { name: `tspod ${listCmd}`, ...tspod(listCmd) },
     ];
     if (tools.podman) cases.push({ name: 'podman --version', ...podman('--version') });
-    addGroup(group('startup', 'CLI start-up', interleave(cases, { runs: Math.max(RUNS, 20), warmup: 2 }), 'node -e 0',
+    addGroup(group('startup', 'CLI start-up', await interleave(cases, { runs: Math.max(RUNS, 20), warmup: 2 }), 'node -e 0',
       listCmd === 'ps' ? undefined : '`tspod ps` does not exist yet (issue 7); `tspod images` (reads the store) stands in'));
   }
 
@@ -123,7 +123,7 @@ try {
       cases.push({ name: `${rt} run (bundle)`, cmd: tools[rt], args: ['--root', state, 'run', '-b', bundle, `bench-${process.pid}`] });
       cleanups.push(() => sh(tools[rt], ['--root', state, 'delete', '-f', `bench-${process.pid}`], { allowFail: true }));
     }
-    addGroup(group('run', 'run --rm --network none … true', interleave(cases, { runs: RUNS }), 'tspod run --rm --network none'));
+    addGroup(group('run', 'run --rm --network none … true', await interleave(cases, { runs: RUNS }), 'tspod run --rm --network none'));
   }
   if (only.has('bridge')) {
     const p = tspod('run', '--rm', '--network', 'bridge', 'alpine:3.19', 'true');
@@ -133,7 +133,7 @@ try {
     if (probe.status === 0) cases.push({ name: 'tspod run --rm (bridge)', ...tspod('run', '--rm', '--network', 'bridge', 'alpine:3.19', 'true') });
     else note = `tspod has no bridge network yet: ${probe.stderr.trim().split('\n')[0]}`;
     if (tools.podman) cases.push({ name: 'podman run --rm (default network)', ...podman('run', '--rm', ...podmanRun, alpineRef, 'true') });
-    addGroup(group('bridge', 'run --rm with the default bridge network', interleave(cases, { runs: RUNS }), 'tspod run --rm (bridge)', note));
+    addGroup(group('bridge', 'run --rm with the default bridge network', await interleave(cases, { runs: RUNS }), 'tspod run --rm (bridge)', note));
   }
 
   // --- pull --------------------------------------------------------------------------------------------------
@@ -169,7 +169,7 @@ try {
           before: () => { rmSync(dest, { recursive: true, force: true }); mkdirSync(dest); } });
       }
       const size = img.info ? ` (${mib(img.info.compressedBytes)} compressed, ${mib(img.info.uncompressedBytes)} uncompressed)` : '';
-      addGroup(group(`pull-${img.key}`, `fresh pull of ${img.name}${size}`, interleave(cases, { runs, warmup: 1 }), `tspod pull ${img.name}`));
+      addGroup(group(`pull-${img.key}`, `fresh pull of ${img.name}${size}`, await interleave(cases, { runs, warmup: 1 }), `tspod pull ${img.name}`));
     }
   }
 
