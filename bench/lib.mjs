@@ -28,12 +28,16 @@ export function sh(cmd, args, opts = {}) {
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', ms };
 }
 
+/** Children of shAsync still running: cleanup kills them before it removes what they use. */
+export const inFlight = new Set();
+
 /** Like sh, asynchronously (so a sampler can run meanwhile). */
 export function shAsync(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    inFlight.add(child);
     let out = '';
     let err = '';
     child.stdout?.on('data', (d) => (out += d));
@@ -41,6 +45,7 @@ export function shAsync(cmd, args, opts = {}) {
     child.on('error', reject);
     child.on('close', (status, signal) => {
       clearTimeout(timer);
+      inFlight.delete(child);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       if (status !== 0 && !opts.allowFail) reject(new Error(`${cmd} ${args.join(' ')}: exit ${status ?? signal}: ${err.trim().split('\n').slice(-4).join(' | ')}`));
       else resolve({ status, stdout: out, stderr: err, ms });

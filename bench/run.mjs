@@ -14,7 +14,7 @@ import { cpus, totalmem, release } from 'node:os';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { becomeSubreaper, fmtMs, interleave, log, median, memorySampler, sh, shAsync, which } from './lib.mjs';
+import { becomeSubreaper, fmtMs, inFlight, interleave, log, median, memorySampler, sh, shAsync, which } from './lib.mjs';
 import { debianLayout } from './debian-image.mjs';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -78,6 +78,11 @@ try {
   };
   writeFileSync(tspodEnv.TSPOD_CONFIG, JSON.stringify({ registryMirrors: { 'docker.io': [registry.url] } }));
   const tspod = (...a) => ({ cmd: process.execPath, args: [join(REPO, 'bin', 'tspod.js'), ...a], env: tspodEnv });
+  cleanups.push(() => { // containers an interrupted scale group left running (their monitors outlive the CLI)
+    const t = tspod('ps', '-aq');
+    const ids = sh(t.cmd, t.args, { env: t.env, allowFail: true }).stdout.split(/\s+/).filter(Boolean);
+    if (ids.length) sh(t.cmd, [...tspod('rm', '-f').args, ...ids], { env: t.env, allowFail: true });
+  });
   const tspodCommands = Object.keys(JSON.parse(readFileSync(join(REPO, 'oclif.manifest.json'), 'utf8')).commands);
 
   const podmanRoot = join(WORK, 'podman');
@@ -288,6 +293,7 @@ function layerBlobs(registry, img, skopeo) {
 }
 
 function cleanup() {
+  for (const child of inFlight) child.kill('SIGKILL');
   for (const c of cleanups.reverse()) {
     try {
       c();
