@@ -3,11 +3,12 @@
  * load, export, import. Re-exported by src/index.ts. Like the rest of the API, each call opens the
  * store (and the container records) of `roots` and closes them again.
  */
-import { Store } from '../store/index.js';
-import { defaultRoots, storeRoot, type EngineRoots } from './state/paths.js';
+import type { Store } from '../store/index.js';
+import { withStore, type Common } from './api-common.js';
+import { defaultRoots, type EngineRoots } from './state/paths.js';
 import type { ContainerRecord } from './state/containers.js';
 import { containerStore, openCgroup, reconcile } from './container/reconcile.js';
-import { loadEngineConfig, type EngineConfig } from './config/index.js';
+import { loadEngineConfig } from './config/index.js';
 import { findImage } from './image/local.js';
 import { commitContainer, type CommitResult } from './image/commit.js';
 import { pushImage, type PushEvent, type PushResult } from './image/push.js';
@@ -23,19 +24,7 @@ import { fail, messageOf } from './util/errors.js';
 
 export type { CommitResult, PushEvent, PushResult, HistoryRow, ImageInspect, ArchiveFormat, SaveResult, LoadResult, ImportResult };
 
-interface Common {
-  roots?: EngineRoots;
-  config?: EngineConfig;
-}
 
-async function withStore<T>(roots: EngineRoots | undefined, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await Store.open(storeRoot(roots ?? defaultRoots()));
-  try {
-    return await fn(store);
-  } finally {
-    store.close();
-  }
-}
 
 /**
  * Finds a container (name, id or unique id prefix) and runs `fn` with its snapshot under the

@@ -2,8 +2,9 @@
  * tspod as a library: the services the CLI calls, with typed options and plain results.
  * Each opens what it needs (store, config) from `roots` and closes it again.
  */
-import { Store } from '../store/index.js';
-import { defaultRoots, storeRoot, type EngineRoots } from './state/paths.js';
+import type { Store } from '../store/index.js';
+import { withStore, type Common } from './api-common.js';
+import { defaultRoots, type EngineRoots } from './state/paths.js';
 import { loadEngineConfig, type EngineConfig } from './config/index.js';
 import { pullImage, type PullEvent, type PullResult } from './image/pull.js';
 import { loginRegistryWith, logoutRegistry, type LoginResult } from './image/login.js';
@@ -19,20 +20,7 @@ export { TspodError } from './util/errors.js';
 export * from './image-api.js'; // commit, tag, push, history, inspectImage, save, load, exportContainer, importImage
 export * from './network-api.js'; // createNetwork, listNetworks, inspectNetwork, removeNetwork, connectNetwork, disconnectNetwork
 
-interface Common {
-  roots?: EngineRoots;
-  /** Defaults to the file named by TSPOD_CONFIG, or no mirrors and no insecure registries. */
-  config?: EngineConfig;
-}
 
-async function withStore<T>(roots: EngineRoots | undefined, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await Store.open(storeRoot(roots ?? defaultRoots()));
-  try {
-    return await fn(store);
-  } finally {
-    store.close();
-  }
-}
 
 export async function pull(ref: string, opts: Common & { platform?: string; onEvent?: (e: PullEvent) => void; concurrency?: number } = {}): Promise<PullResult> {
   const config = opts.config ?? (await loadEngineConfig());

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LOCK_EX, LOCK_NB, LOCK_UN, realSys, type Sys } from '../sys/index.js';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { writeFileAtomic } from '../util/fs.js';
+import { readdirOrEmpty, writeFileAtomic } from '../util/fs.js';
 import { fail, isErrno } from '../util/errors.js';
 
 export interface ContainerRecord {
@@ -104,13 +104,7 @@ export class ContainerStore {
   }
 
   async list(): Promise<ContainerRecord[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return [];
-      throw err;
-    }
+    const names = await readdirOrEmpty(this.dir);
     const out: ContainerRecord[] = [];
     for (const n of names) {
       if (!/^[a-f0-9]{64}$/.test(n)) continue;

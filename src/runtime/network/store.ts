@@ -10,11 +10,11 @@
  * whose process is gone is stale, and reconcile() cleans it (a SIGKILLed tspod cannot leak one).
  */
 import { closeSync, constants as fsc, openSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LOCK_EX, LOCK_NB, LOCK_UN, realSys } from '../../sys/index.js';
-import { writeFileAtomic } from '../../util/fs.js';
+import { readdirOrEmpty, writeFileAtomic } from '../../util/fs.js';
 import { fail, isErrno, messageOf } from '../../util/errors.js';
 
 export interface NetworkDef {
@@ -81,13 +81,7 @@ export class NetworkStore {
   }
 
   async listDefs(): Promise<NetworkDef[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return [];
-      throw err;
-    }
+    const names = await readdirOrEmpty(this.dir);
     const out: NetworkDef[] = [];
     for (const n of names.sort()) {
       if (!n.endsWith('.json') || n === 'leases.json') continue;
