@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { EngineRoots } from '../state/paths.js';
 import type { LaunchPlan } from '../runtime/plan.js';
 import type { ImageConfig } from '../oci/types.js';
-import { applyPlanOptions, parseSignal, initBinaryPath, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, readEnvFiles, type UserMount } from '../runtime/options.js';
+import { applyPlanOptions, parseDevice, parseSignal, initBinaryPath, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, readEnvFiles, type UserMount } from '../runtime/options.js';
 import { launcherPath } from '../runtime/launcher.js';
 import { attachVolume, createVolume, releaseVolumes, seedVolume } from '../volume/index.js';
 import { realSys } from '../sys/index.js';
@@ -151,3 +151,21 @@ export async function releaseContainerVolumes(roots: EngineRoots, volumes: Volum
 export function seccompFile(dir: string): string {
   return join(dir, 'seccomp.bpf');
 }
+
+/**
+ * The device cgroup rules of a container, as docker's defaults: mknod of any node is allowed, but only
+ * the standard devices (null, zero, full, random, urandom, tty, console, ptmx, the pts, tun) and those
+ * given with --device may be opened. Undefined (no restriction) with --privileged.
+ */
+export function deviceRules(o: Pick<ContainerRunOptions, 'privileged' | 'devices'>): string[] | undefined {
+  if (o.privileged) return undefined;
+  const rules = ['c *:* m', 'b *:* m', 'c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm',
+    'c 5:0 rwm', 'c 5:1 rwm', 'c 5:2 rwm', 'c 136:* rwm', 'c 10:200 rwm'];
+  for (const spec of o.devices ?? []) {
+    const d = parseDevice(spec);
+    const perms = spec.split(':').find((p, i) => i > 0 && /^[rwm]+$/.test(p)) ?? 'rwm';
+    rules.push(`${d.type} ${d.major}:${d.minor} ${perms}`);
+  }
+  return rules;
+}
+

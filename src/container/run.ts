@@ -24,7 +24,7 @@ import { layerFiles } from '../mount/lookup.js';
 import { overlayOptions } from '../mount/overlay.js';
 import { realSys } from '../sys/index.js';
 import { createDetached, foregroundOwner } from './create.js';
-import { recordedRunOptions, withRunOptions, withTerminal, releaseContainerVolumes, readEnvFiles, type ContainerRunOptions, type VolumeUse } from './run-options.js';
+import { deviceRules, recordedRunOptions, withRunOptions, withTerminal, releaseContainerVolumes, readEnvFiles, type ContainerRunOptions, type VolumeUse } from './run-options.js';
 import { fail, messageOf, TspodError } from '../util/errors.js';
 
 export interface RunOptions extends NetworkRunOptions, ContainerRunOptions {
@@ -65,7 +65,7 @@ export interface RunResult {
 }
 
 export async function runContainer(opts: RunOptions): Promise<RunResult> {
-  const limits = parseLimits(opts);
+  const limits = { ...parseLimits(opts), devices: deviceRules(opts) };
   checkNetworkOptions(opts);
   const { store, image } = opts;
   const containers = new ContainerStore(containersRoot(opts.roots));

@@ -127,6 +127,9 @@ export function validateLimits(l: CgroupLimits): void {
   const int = (v: number | undefined, what: string, ok: (n: number) => boolean, range: string): void => {
     if (v !== undefined && (!Number.isSafeInteger(v) || !ok(v))) throw fail('EINVAL', `set ${what} ${v}: expected ${range}`);
   };
+  for (const rule of l.devices ?? []) {
+    if (!/^[abc] (\*|\d+):(\*|\d+) [rwm]{1,3}$/.test(rule)) throw fail('EINVAL', `set device rule "${rule}": expected "TYPE MAJOR:MINOR ACCESS" such as "c 1:3 rwm"`);
+  }
   int(l.memoryBytes, 'memory limit', (n) => n > 0, 'a positive number of bytes');
   int(l.memorySwapBytes, 'memory+swap limit', (n) => n === -1 || n > 0, 'a positive number of bytes or -1');
   int(l.cpuQuotaUs, 'cpu quota', (n) => n === -1 || n >= 1000, 'at least 1000 µs, or -1');

@@ -15,6 +15,12 @@ export interface CgroupLimits {
   /** v1 cpu.shares (2..262144); mapped to cpu.weight on v2 with runc's formula. */
   cpuShares?: number;
   pidsLimit?: number;
+  /**
+   * Device access, as docker's device cgroup: allow rules such as "c 1:3 rwm" or "c *:* m"; when set,
+   * every other device is denied (so CAP_MKNOD cannot open the host's disks). Unset: no restriction
+   * (--privileged). Enforced on cgroup v1; v2 needs an eBPF device program, not implemented yet.
+   */
+  devices?: string[];
 }
 
 export interface CgroupStats {

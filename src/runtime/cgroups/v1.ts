@@ -131,6 +131,12 @@ export class V1Driver implements CgroupDriver {
     if (pids && l.pidsLimit !== undefined) {
       await writeValue(io, join(pids, 'pids.max'), l.pidsLimit > 0 ? String(l.pidsLimit) : 'max');
     }
+    const devices = cg.dirOf('devices');
+    if (devices && l.devices !== undefined) {
+      // Deny everything, then allow the listed devices (the kernel takes one rule per write).
+      await writeValue(io, join(devices, 'devices.deny'), 'a');
+      for (const rule of l.devices) await writeValue(io, join(devices, 'devices.allow'), rule);
+    }
   }
 }
 
