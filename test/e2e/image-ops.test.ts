@@ -259,21 +259,30 @@ describe.skipIf(gate)('image operations end to end', () => {
   });
 
   it('uploads in chunks when a blob is larger than the monolithic limit', async () => {
-    const store = await Store.open(join(t.root, 'store'));
+    // A store of its own that holds nothing of this registry: no blob can be mounted from another
+    // repository, so every blob really goes up (through the chunked path, with these thresholds).
+    const own = tspodEnv({ mirrorUrl: registry.url });
     let stats: { chunked: number; patches: number; monolithic: number } | undefined;
+    const chunked = `${registry.host}/test/chunked-${process.pid}-${Date.now()}:v1`;
     try {
-      await pushImage(target, {
-        store, config: { registryMirrors: {} }, destination: `${registry.host}/test/chunked-${process.pid}:v1`,
-        upload: { monolithicMax: 1024, chunkSize: 256 * 1024 }, onStats: (s) => { stats = { ...s }; },
-      });
+      expect((await own.run(['pull', 'busybox'])).code).toBe(0);
+      const store = await Store.open(join(own.root, 'store'));
+      try {
+        await pushImage('busybox', {
+          store, config: { registryMirrors: {} }, destination: chunked,
+          upload: { monolithicMax: 1024, chunkSize: 256 * 1024 }, onStats: (s) => { stats = { ...s }; },
+        });
+      } finally {
+        store.close();
+      }
     } finally {
-      store.close();
+      own.cleanup();
     }
     expect(stats!.chunked).toBeGreaterThanOrEqual(1);
     expect(stats!.patches).toBeGreaterThan(stats!.chunked);
-    const ins = await sh('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/test/chunked:v1`]);
+    const ins = await sh('skopeo', ['inspect', '--tls-verify=false', `docker://${chunked}`]);
     expect(ins.code, ins.stderr).toBe(0);
-    const cp = await sh('skopeo', ['copy', '--src-tls-verify=false', `docker://${registry.host}/test/chunked:v1`, `oci:${join(work, 'chunked')}:v1`]);
+    const cp = await sh('skopeo', ['copy', '--src-tls-verify=false', `docker://${chunked}`, `oci:${join(work, 'chunked')}:v1`]);
     expect(cp.code, cp.stderr).toBe(0);
   });
 

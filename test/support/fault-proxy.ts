@@ -80,9 +80,12 @@ export async function startFaultProxy(upstream: string, opts: { host?: string } 
     };
     const entry: LogEntry = { ...info, status: 0, bytesSent: 0, start: performance.now() };
     proxy.log.push(entry);
-    // 'finish': the last byte is handed to the kernel, i.e. before the client can have it all
+    // The request ends when res.end() is called: the client cannot have the last byte before that.
+    // ('finish' comes later, and the client, in this same process, may already have started its
+    // next request by then, which would count as one request too many in flight.)
     const ended = (): void => { entry.end ??= performance.now(); };
-    res.once('finish', ended);
+    const end = res.end.bind(res);
+    res.end = ((...args: Parameters<typeof end>) => { ended(); return end(...args); }) as typeof res.end;
     res.once('close', ended);
     const action = proxy.rule(info);
     if (action) entry.action = action.kind;
@@ -108,6 +111,7 @@ export async function startFaultProxy(upstream: string, opts: { host?: string } 
       if (typeof outHeaders.location === 'string') outHeaders.location = outHeaders.location.replace(up.origin, proxy.url);
       res.writeHead(upRes.statusCode ?? 502, outHeaders);
       let flipped = false;
+      const length = Number(upRes.headers['content-length']);
       const queue: Buffer[] = [];
       let draining = false;
       let ended = false;
@@ -127,6 +131,9 @@ export async function startFaultProxy(upstream: string, opts: { host?: string } 
         }
         entry.bytesSent += b.length;
         res.write(b);
+        // With the last byte written, the client has all it needs (a throttled response calls
+        // res.end() only after one more delay): the request is over for the in-flight count.
+        if (Number.isFinite(length) && entry.bytesSent >= length) entry.end ??= performance.now();
         return true;
       };
       if (action?.kind === 'throttle') {
