@@ -99,24 +99,8 @@ pid_t join_fork(const struct plan *p)
 __attribute__((noreturn)) void join_child_main(const struct plan *p, int syncfd)
 {
 	int retry_cwd;
-	char go;
-	sigset_t none;
 
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		fail(KIND_LAUNCH, "set parent-death signal: %s", errstr(errno));
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	umask(022);
-
-	ssize_t r;
-	do
-		r = read(syncfd, &go, 1);
-	while (r < 0 && errno == EINTR);
-	if (r != 1)
-		_exit(KIND_LAUNCH);
-	close(syncfd);
+	child_prologue(syncfd);
 
 	for (size_t i = 0; i < sizeof ns_order / sizeof ns_order[0]; i++) {
 		if (setns(nsfd[i], ns_order[i].type) < 0)

@@ -126,6 +126,7 @@ void join_net(pid_t pid, unsigned long long start);
 /* join.c */
 pid_t join_fork(const struct plan *p);
 __attribute__((noreturn)) void join_child_main(const struct plan *p, int syncfd);
+void child_prologue(int syncfd);
 
 /* options.c */
 void apply_sysctls(const struct plan *p);

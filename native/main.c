@@ -33,25 +33,8 @@ static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGU
 __attribute__((noreturn)) static void child_main(const struct plan *p, int syncfd)
 {
 	int retry_cwd;
-	char go;
-	sigset_t none;
 
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		fail(KIND_LAUNCH, "set parent-death signal: %s", errstr(errno));
-	/* Node ignores SIGPIPE, and ignored signals survive execve: give the container defaults. */
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	umask(022);
-
-	ssize_t r;
-	do
-		r = read(syncfd, &go, 1);
-	while (r < 0 && errno == EINTR);
-	if (r != 1)
-		_exit(KIND_LAUNCH); /* the launcher gave up and is killing us */
-	close(syncfd);
+	child_prologue(syncfd);
 
 	if ((p->namespaces & NS_CGROUP) && unshare(CLONE_NEWCGROUP) < 0)
 		fail(KIND_LAUNCH, "unshare cgroup namespace: %s", errstr(errno));

@@ -161,3 +161,31 @@ void exec_command(const struct plan *p)
 	int err = errno;
 	fail(exec_kind(err), "exec \"%s\": %s", file, errstr(err));
 }
+
+/*
+ * First steps of a new container process (init or exec'd), both paths: die with the launcher, reset
+ * the signal dispositions and mask (Node ignores SIGPIPE, and ignored signals survive execve), a
+ * known umask, then wait for the launcher's go-ahead (sent once the cgroup and network are set).
+ */
+void child_prologue(int syncfd)
+{
+	char go;
+	sigset_t none;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		fail(KIND_LAUNCH, "set parent-death signal: %s", errstr(errno));
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	umask(022);
+
+	ssize_t r;
+	do
+		r = read(syncfd, &go, 1);
+	while (r < 0 && errno == EINTR);
+	if (r != 1)
+		_exit(KIND_LAUNCH); /* the launcher gave up and is killing us */
+	close(syncfd);
+}
+
