@@ -2,7 +2,6 @@ import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
 import { execInContainer } from '../src/index.js';
 import { splitAtFirstPositional } from '../src/cli/argv.js';
-import { fail } from '../src/util/errors.js';
 
 export default class Exec extends TspodCommand {
   static override description = 'run a command in a running container (joins its namespaces and cgroup, same security settings)';
@@ -11,7 +10,7 @@ export default class Exec extends TspodCommand {
   static override args = { container: Args.string({ required: true, description: 'container name or ID (prefix)' }) };
   static override flags = {
     interactive: Flags.boolean({ char: 'i', description: 'keep stdin open (stdin is always passed through)' }),
-    tty: Flags.boolean({ char: 't', description: 'allocate a pseudo-TTY (not supported yet)' }),
+    tty: Flags.boolean({ char: 't', description: 'allocate a pseudo-TTY' }),
     user: Flags.string({ char: 'u', description: 'user name or uid[:gid]' }),
     workdir: Flags.string({ char: 'w', description: 'working directory inside the container' }),
     env: Flags.string({ char: 'e', multiple: true, description: 'set environment variables' }),
@@ -23,7 +22,7 @@ export default class Exec extends TspodCommand {
     // Only when the split found a positional: a sentinel tells it apart from a trailing flag value.
     const hasContainer = splitAtFirstPositional([...this.argv, '\0container?'], Exec.flags).head.at(-1) !== '\0container?';
     const { args, flags } = await this.parse(Exec, hasContainer && head.length > 1 ? [...head.slice(0, -1), '--', head.at(-1)!] : head);
-    if (flags.tty) throw fail('EINVAL', 'exec -t: pseudo-terminals are not supported yet; run without -t');
-    process.exitCode = await execInContainer(this.roots(flags), args.container, rest, { user: flags.user, workdir: flags.workdir, env: flags.env });
+    process.exitCode = await execInContainer(this.roots(flags), args.container, rest,
+      { user: flags.user, workdir: flags.workdir, env: flags.env, tty: flags.tty, interactive: flags.interactive });
   }
 }

@@ -122,5 +122,6 @@ __attribute__((noreturn)) void join_child_main(const struct plan *p, int syncfd)
 	apply_caps(p);
 	if (retry_cwd && chdir(p->cwd) < 0)
 		fail(KIND_LAUNCH, "chdir %s: %s", p->cwd, errstr(errno));
+	setup_tty(p); /* exec -t: the pty slave (fds 0-2) becomes the controlling terminal of a new session */
 	exec_command(p);
 }

@@ -14,8 +14,12 @@ import { fail } from '../util/errors.js';
 import { containerStore, isActive, openCgroup } from './reconcile.js';
 import { freshRecord } from './list.js';
 import { loadPlan } from './start.js';
+import { withTerminal } from './run-options.js';
 
 export interface ExecOptions {
+  /** -t: a pseudo-terminal (the launcher relays it); with -i the caller's terminal goes to raw mode. */
+  tty?: boolean;
+  interactive?: boolean;
   env?: string[];
   user?: string;
   workdir?: string;
@@ -57,15 +61,16 @@ export async function execInContainer(roots: EngineRoots, ref: string, command: 
   if (opts.workdir !== undefined && !opts.workdir.startsWith('/')) throw fail('EINVAL', `exec -w "${opts.workdir}": the working directory must be absolute`);
 
   const cgroup = await openCgroup(rec);
-  const result = await launch({
+  const joinPlan = {
     ...plan,
     args: command,
     env: [...env.values()],
     user,
     cwd: opts.workdir ?? plan.cwd,
     mkdirCwd: false,
-    tty: false,
+    tty: !!opts.tty,
     join: { pid, startTime: rec.pidStart },
-  }, { onPid: async (p) => { await cgroup?.addProcess(p); } });
+  };
+  const result = await withTerminal(opts, (term) => launch(joinPlan, { ...term, onPid: async (p) => { await cgroup?.addProcess(p); } }));
   return result.exitCode;
 }
