@@ -44,7 +44,9 @@ export abstract class TspodCommand extends Command {
     const oclifExit = (err as { oclif?: { exit?: number } }).oclif?.exit;
     if (typeof oclifExit === 'number') {
       if (oclifExit === 0) return;
-      process.stderr.write(`tspod: ${messageOf(err)}\n`);
+      // oclif's flag errors span lines ("Parsing --x\n Expected …\nSee more help with --help"): one line.
+      const text = messageOf(err).split('\n').map((l) => l.trim()).filter((l) => l && !/^See more help/.test(l)).join(': ');
+      process.stderr.write(`tspod: ${text}\n`);
       process.exitCode = 125;
       return;
     }

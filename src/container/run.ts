@@ -66,6 +66,9 @@ export interface RunResult {
 
 export async function runContainer(opts: RunOptions): Promise<RunResult> {
   const limits = { ...parseLimits(opts), devices: deviceRules(opts) };
+  if (opts.workdir !== undefined && !opts.workdir.startsWith('/')) {
+    throw fail('EINVAL', `invalid --workdir "${opts.workdir}": the working directory must be an absolute path`);
+  }
   checkNetworkOptions(opts);
   const { store, image } = opts;
   const containers = new ContainerStore(containersRoot(opts.roots));

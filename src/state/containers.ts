@@ -71,22 +71,45 @@ export class ContainerStore {
   }
 
   /** Claims the name and writes the record; EEXIST naming the name when it is taken. */
+  /**
+   * Writes the record, then claims the name (a symlink names/NAME → id, made with O_EXCL semantics).
+   * In that order a name link always points at a record that exists or existed: a link whose record
+   * is gone was left by a crash (of remove, or of a create killed right after it claimed the name)
+   * and is taken over. EEXIST naming the name when a live container holds it.
+   */
   async create(rec: ContainerRecord): Promise<void> {
     if (!NAME_RE.test(rec.name)) throw fail('EINVAL', `invalid container name "${rec.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
     await mkdir(join(this.dir, 'names'), { recursive: true });
+    await mkdir(this.containerDir(rec.id), { recursive: true, mode: 0o700 });
     try {
-      await symlink(rec.id, join(this.dir, 'names', rec.name));
-    } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw err;
-      const owner = await readlink(join(this.dir, 'names', rec.name)).catch(() => '?');
-      throw fail('EEXIST', `the container name "${rec.name}" is already in use by container ${owner.slice(0, 12)}`);
-    }
-    try {
-      await mkdir(this.containerDir(rec.id), { recursive: true, mode: 0o700 });
       await this.save(rec);
+      await this.claimName(rec);
     } catch (err) {
-      await this.remove(rec);
+      await rm(this.containerDir(rec.id), { recursive: true, force: true });
       throw err;
+    }
+  }
+
+  private async claimName(rec: ContainerRecord): Promise<void> {
+    const link = join(this.dir, 'names', rec.name);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await symlink(rec.id, link);
+        return;
+      } catch (err) {
+        if (!isErrno(err, 'EEXIST')) throw err;
+      }
+      const owner = await readlink(link).catch(() => undefined);
+      if (owner !== undefined && attempt < 2 && !(await this.get(owner))) {
+        // Stale: its record is gone. Replace it atomically (rename over), then check we won.
+        const tmp = `${link}.${rec.id.slice(0, 12)}.tmp`;
+        await rm(tmp, { force: true });
+        await symlink(rec.id, tmp);
+        await rename(tmp, link);
+        if ((await readlink(link).catch(() => undefined)) === rec.id) return;
+        continue;
+      }
+      throw fail('EEXIST', `the container name "${rec.name}" is already in use by container ${(owner ?? '?').slice(0, 12)}`);
     }
   }
 
