@@ -10,8 +10,11 @@ export async function pauseContainer(roots: EngineRoots, ref: string, pause: boo
   try {
     const rec = await reconcile(containers, locked);
     if (pause && rec.state !== 'running') throw fail('ESTATE', `cannot pause container ${ref}: it is ${rec.state === 'paused' ? 'already paused' : 'not running'}`);
-    if (!pause && rec.state !== 'paused') throw fail('ESTATE', `cannot unpause container ${ref}: it is not paused`);
     const cg = await openCgroup(rec);
+    // A running container whose cgroup is frozen was left so by a command killed while it held the
+    // container frozen (commit --pause, cp): unpause thaws it, as it would a paused one.
+    const strayFrozen = !pause && rec.state === 'running' && cg !== undefined && (await cg.isFrozen());
+    if (!pause && rec.state !== 'paused' && !strayFrozen) throw fail('ESTATE', `cannot unpause container ${ref}: it is not paused`);
     if (!cg) throw fail('ESTATE', `container ${ref}: its cgroup is gone`);
     if (pause) await cg.freeze();
     else await cg.thaw();

@@ -44,6 +44,8 @@ export interface Cgroup {
   stats(): Promise<CgroupStats>;
   freeze(): Promise<void>;
   thaw(): Promise<void>;
+  /** Whether the group is frozen or freezing (v1 freezer.state, v2 cgroup.freeze). */
+  isFrozen(): Promise<boolean>;
   /**
    * Kills what is left (bounded), removes the leaf directories, then tries to remove the default
    * `tspod/` parent (left alone when another container uses it). Idempotent.

@@ -217,6 +217,10 @@ export class V1Cgroup implements Cgroup {
     }
   }
 
+  async isFrozen(): Promise<boolean> {
+    return (await readText(this.io, this.freezerFile('read the freezer state of'))).trim() !== 'THAWED';
+  }
+
   async thaw(): Promise<void> {
     if (!(await this.setFrozen(false, 'thaw'))) {
       throw fail('EBUSY', `thaw cgroup ${this.name}: still frozen after ${FREEZE_WAIT_MS / 1000} s`);

@@ -169,6 +169,10 @@ export class V2Cgroup implements Cgroup {
     }
   }
 
+  async isFrozen(): Promise<boolean> {
+    return (await readText(this.io, join(this.dir, 'cgroup.freeze'))).trim() === '1';
+  }
+
   async thaw(): Promise<void> {
     if (!(await this.setFrozen(false, FREEZE_WAIT_MS))) {
       throw fail('EBUSY', `thaw cgroup ${this.name}: still frozen after ${FREEZE_WAIT_MS / 1000} s`);
