@@ -24,6 +24,7 @@ import { layerFiles } from '../mount/lookup.js';
 import { overlayOptions } from '../mount/overlay.js';
 import { realSys } from '../sys/index.js';
 import { createDetached, foregroundOwner } from './create.js';
+import { saveCreated } from './start.js';
 import { deviceRules, recordedRunOptions, withRunOptions, withTerminal, releaseContainerVolumes, readEnvFiles, type ContainerRunOptions, type VolumeUse } from './run-options.js';
 import { fail, messageOf, TspodError } from '../util/errors.js';
 
@@ -83,6 +84,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     ...recordedRunOptions(opts, image.config),
     ...(opts.detach || opts.create ? {} : { foreground: true, ...foregroundOwner(), ...(opts.rm ? { autoRemove: true } : {}) }),
   }, opts.name === undefined);
+  let base: ContainerRecord = rec;
 
   // Signals that arrive before the container runs must not kill tspod half-way through set-up;
   // once the launcher runs, launch() forwards them to the container.
@@ -142,14 +144,16 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
 
     const cg = cgroup!;
     const nw = net;
-    await containers.save({ ...rec, state: 'running', cgroupPaths: [...cg.paths] });
+    // A kept container can be started again (tspod start/restart, detached then) and shows its command.
+    if (!opts.rm) base = await saveCreated(containers, rec, plan, { limits, cgroupParent: opts.cgroupParent });
+    await containers.save({ ...base, state: 'running', cgroupPaths: [...cg.paths] });
     const result = await withTerminal(opts, (term) => launch(plan, { ...term, onPid: async (pid) => { await cg.addProcess(pid); await nw.attach(pid); } }));
     const oomKilled = await cg.oomKilled().catch(() => false);
     const exitCode = result.signal !== undefined ? 128 + result.signal : result.exitCode;
-    if (!opts.rm) await containers.save({ ...rec, state: 'exited', exitCode, oomKilled, finished: new Date().toISOString() });
+    if (!opts.rm) await containers.save({ ...base, foreground: undefined, state: 'exited', exitCode, oomKilled, finished: new Date().toISOString() });
     return { id, name: rec.name, exitCode, signal: result.signal, oomKilled };
   } catch (err) {
-    if (!opts.rm && !kept) await containers.save({ ...rec, state: 'exited', exitCode: exitCodeOf(err), finished: new Date().toISOString() }).catch(() => {});
+    if (!opts.rm && !kept) await containers.save({ ...base, foreground: undefined, state: 'exited', exitCode: exitCodeOf(err), finished: new Date().toISOString() }).catch(() => {});
     throw err;
   } finally {
     for (const s of signals) process.off(s, onSignal);
