@@ -36,7 +36,8 @@ export function haveAuthRegistryTools(): string | undefined {
   return undefined;
 }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (bound, then released). */
+export async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
   const port = (s.address() as { port: number }).port;
@@ -44,7 +45,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function run(cmd: string, args: string[]): Promise<void> {
+/** Runs a command, rejecting with its stderr when it fails (killed after 2 minutes). */
+export function run(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,16 +17,9 @@ import { tlsFilesFor } from '../../../src/registry/transport.js';
 import { TspodError } from '../../../src/util/errors.js';
 import { firstReason, haveCommand, isRoot } from '../../support/caps.js';
 import { FIXTURE_IMAGES, repoRoot, startFixtureRegistry, type FixtureRegistry } from '../../support/registry.js';
+import { freePort } from '../../support/auth-registry.js';
 
 const gate = firstReason(isRoot(), haveCommand('openssl'), haveCommand('docker-registry'), haveCommand('skopeo'));
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function openssl(args: string[]): void {
   const r = spawnSync('openssl', args, { encoding: 'utf8' });

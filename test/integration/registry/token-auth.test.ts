@@ -7,7 +7,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSign, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +17,7 @@ import { parseManifest } from '../../../src/oci/manifest.js';
 import { newHash, digestOf } from '../../../src/util/digest.js';
 import { TspodError } from '../../../src/util/errors.js';
 import { FIXTURE_IMAGES, startFixtureRegistry, type FixtureRegistry } from '../../support/registry.js';
+import { freePort, run } from '../../support/auth-registry.js';
 
 const haveTools =
   spawnSync('openssl', ['version']).status === 0 &&
@@ -35,29 +35,6 @@ let registryProc: ChildProcess | undefined;
 let tokenServer: Server | undefined;
 let registryHost = '';
 const tokenRequests: URLSearchParams[] = [];
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr!.on('data', (d) => (stderr += String(d)));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
-    p.once('error', (e) => (clearTimeout(timer), reject(e)));
-    p.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`${cmd} ${args.join(' ')}: exit ${code ?? signal}: ${stderr.trim()}`));
-    });
-  });
-}
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
