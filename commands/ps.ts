@@ -23,13 +23,13 @@ export default class Ps extends TspodCommand {
     }
     if (flags.format === 'json') {
       for (const c of list) {
-        process.stdout.write(JSON.stringify({ ID: id(c.id), Names: c.name, Image: c.image, Command: c.command, CreatedAt: c.created, State: c.state, Status: c.status, Pid: c.pid ?? 0, ExitCode: c.exitCode ?? 0 }) + '\n');
+        process.stdout.write(JSON.stringify({ ID: id(c.id), Names: c.name, Image: c.image, Command: c.command, CreatedAt: c.created, State: c.state, Status: c.status, Ports: c.ports.join(', '), Pid: c.pid ?? 0, ExitCode: c.exitCode ?? 0 }) + '\n');
       }
       return;
     }
     const cmd = (s: string) => JSON.stringify(flags['no-trunc'] || s.length <= 20 ? s : s.slice(0, 19) + '…');
     process.stdout.write(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
-      list.map((c) => [id(c.id), c.image, cmd(c.command), humanCreated(c.created), c.status, '', c.name])));
+      list.map((c) => [id(c.id), c.image, cmd(c.command), humanCreated(c.created), c.status, c.ports.join(', '), c.name])));
   }
 }
 

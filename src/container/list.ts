@@ -5,7 +5,7 @@ import type { ContainerStore } from '../state/containers.js';
 import { fail } from '../util/errors.js';
 import { containerStore, reconcile } from './reconcile.js';
 import { logPath } from './detached.js';
-import { networkSettings } from './network.js';
+import { networkSettings, readNetworkState } from './network.js';
 
 /** reconcile() under the lock when nobody else holds it; as recorded otherwise (that command is busy with it). */
 export async function freshRecord(containers: ContainerStore, rec: ContainerRecord): Promise<ContainerRecord> {
@@ -28,6 +28,8 @@ export interface ContainerSummary {
   status: string;
   exitCode?: number;
   pid?: number;
+  /** Published ports of a running container, as docker's PORTS column shows them: 0.0.0.0:8080->80/tcp. */
+  ports: string[];
 }
 
 export interface ListOptions {
@@ -51,6 +53,7 @@ export async function listContainers(roots: EngineRoots, opts: ListOptions = {})
     const rec = await freshRecord(containers, r);
     if (!all && rec.state !== 'running' && rec.state !== 'paused') continue;
     const s = summary(rec);
+    if (rec.state === 'running' || rec.state === 'paused') s.ports = await publishedPorts(containers.containerDir(rec.id));
     const ok = filters.every(({ key, value }) =>
       key === 'id' ? rec.id.startsWith(value)
         : key === 'name' ? rec.name.includes(value)
@@ -73,7 +76,14 @@ export function summary(rec: ContainerRecord): ContainerSummary {
     status: statusText(rec),
     exitCode: rec.exitCode,
     pid: rec.pid,
+    ports: [],
   };
+}
+
+/** The port mappings a container's network attachments hold (network.json in its directory). */
+async function publishedPorts(dir: string): Promise<string[]> {
+  const saved = await readNetworkState(dir);
+  return (saved?.attachments ?? []).flatMap((a) => a.ports.map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`));
 }
 
 /** "Up 3 minutes", "Exited (0) 2 seconds ago", "Created", "Up 5 seconds (Paused)". */

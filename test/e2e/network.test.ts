@@ -292,6 +292,9 @@ describe.skipIf(gate)('bridge networking end to end', () => {
         const body = await waitFor(`the page after ${step}`, () => { const r = curl('http://127.0.0.1:18083/'); return r.code === 0 && r.body; });
         expect(body).toBe('detached\n');
         expect(leases().filter((l) => l.containerName === 'dweb')).toHaveLength(1);
+        const ps = await t.run(['ps', '--filter', 'name=dweb']);
+        expect(ps.stdout.split('\n')[0]).toMatch(/PORTS/);
+        expect(ps.stdout).toMatch(/127\.0\.0\.1:18083->80\/tcp +dweb/);
         if (step === 'run -d') {
           expect((await t.run(['stop', '-t', '1', 'dweb'])).code).toBe(0);
           expect(leases()).toEqual([]);
