@@ -9,7 +9,7 @@ export default class Rm extends TspodCommand {
   static override args = { container: Args.string({ required: true, description: 'container name or ID (prefix)' }) };
   static override flags = {
     force: Flags.boolean({ char: 'f', description: 'force the removal of a running container (SIGKILL)' }),
-    volumes: Flags.boolean({ char: 'v', description: 'remove anonymous volumes of the container (tspod creates none yet)' }),
+    volumes: Flags.boolean({ char: 'v', description: 'remove the anonymous volumes of the container' }),
   };
 
   async run(): Promise<void> {
@@ -17,7 +17,7 @@ export default class Rm extends TspodCommand {
     let failed = false;
     for (const ref of argv as string[]) {
       try {
-        await removeContainer(ref, { roots: this.roots(flags), force: flags.force });
+        await removeContainer(ref, { roots: this.roots(flags), force: flags.force, volumes: flags.volumes });
         process.stdout.write(ref + '\n');
       } catch (err) {
         failed = true;

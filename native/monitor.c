@@ -13,7 +13,8 @@
  *     by tspod stop/kill/rm) ends the policy.
  *
  * Usage: tspod-monitor --log PATH --exit PATH [--oom FILE] [--cgroup DIR]...
- *                      [--restart POLICY --plan FILE --state FILE --stopped FILE [--procs FILE]...] -- LAUNCHER
+ *                      [--restart POLICY --plan FILE --state FILE --stopped FILE [--procs FILE]...]
+ *                      [--exit-command ARG]... -- LAUNCHER
  * fds 3 (plan) and 4 (report) are passed through to the launcher untouched, so the CLI still talks
  * to the launcher directly (the onPid step: cgroup placement, network) before it exits.
  * Lifetime: the launcher has PR_SET_PDEATHSIG(SIGKILL), so a SIGKILLed monitor takes the launcher
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #define MAX_CGROUPS 16
+#define MAX_EXIT_ARGS 32
 #define LINE_MAX_BYTES 16384 /* docker splits longer lines into 16 KiB records */
 
 static int logfd = -1;
@@ -341,10 +343,31 @@ static pid_t relaunch(char *const *launcher, int out, int err, const char *planf
 	return child;
 }
 
+/*
+ * --exit-command ARG… (run -d --rm): once the exit file is written, the command (tspod rm ID) is
+ * started in a session of its own and not waited for, as podman's conmon runs its exit command.
+ */
+static void run_exit_command(char *const *argv)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return;
+	setsid();
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	execv(argv[0], argv);
+	_exit(127);
+}
+
 int main(int argc, char **argv)
 {
 	const char *log = NULL, *exitpath = NULL, *oom = NULL, *cgroups[MAX_CGROUPS], *procs[MAX_CGROUPS];
 	const char *planfile = NULL, *statefile = NULL, *stoppedfile = NULL;
+	char *exitcmd[MAX_EXIT_ARGS + 1];
+	size_t nexit = 0;
 	struct policy pol = { 0, 0 };
 	size_t ncg = 0, nprocs = 0;
 	int i;
@@ -373,11 +396,13 @@ int main(int argc, char **argv)
 			statefile = argv[++i];
 		else if (strcmp(argv[i], "--stopped") == 0)
 			stoppedfile = argv[++i];
+		else if (strcmp(argv[i], "--exit-command") == 0 && nexit < MAX_EXIT_ARGS)
+			exitcmd[nexit++] = argv[++i];
 		else
 			die("unknown option %s", argv[i]);
 	}
 	if (!log || !exitpath || i >= argc)
-		die("usage: %s", "tspod-monitor --log PATH --exit PATH [--oom FILE] [--cgroup DIR]... [--restart POLICY --plan FILE --state FILE --stopped FILE [--procs FILE]...] -- LAUNCHER");
+		die("usage: %s", "tspod-monitor --log PATH --exit PATH [--oom FILE] [--cgroup DIR]... [--restart POLICY --plan FILE --state FILE --stopped FILE [--procs FILE]...] [--exit-command ARG]... -- LAUNCHER");
 	if (pol.kind && (!planfile || !statefile || !stoppedfile))
 		die("option %s needs --plan, --state and --stopped", "--restart");
 	char *const *launcher = argv + i;
@@ -500,5 +525,9 @@ int main(int argc, char **argv)
 	/* Empty now when the container had a pid namespace; tspod removes it otherwise. */
 	for (size_t c = 0; c < ncg; c++)
 		rmdir(cgroups[c]);
+	if (nexit) {
+		exitcmd[nexit] = NULL;
+		run_exit_command(exitcmd);
+	}
 	return 0;
 }

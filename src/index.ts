@@ -138,9 +138,9 @@ export async function containerDiff(ref: string, opts: { roots?: EngineRoots } =
 }
 
 /** rm: removes a container (refused while it runs unless `force`); returns its id. */
-export async function removeContainer(ref: string, opts: { roots?: EngineRoots; force?: boolean } = {}): Promise<string> {
+export async function removeContainer(ref: string, opts: { roots?: EngineRoots; force?: boolean; volumes?: boolean } = {}): Promise<string> {
   const roots = opts.roots ?? defaultRoots();
-  return withStore(roots, (store) => removeContainerIn(roots, store, ref, { force: opts.force }));
+  return withStore(roots, (store) => removeContainerIn(roots, store, ref, { force: opts.force, volumes: opts.volumes }));
 }
 
 // Named volumes (issue 5): directories under the data root; see src/volume/index.ts.

@@ -76,7 +76,7 @@ const KIND_CODES: Record<string, ErrorCode> = { '125': 'ELAUNCH', '126': 'ENOEXE
  * has created `cgroup`; the init is placed in it before it runs anything of its own.
  */
 export async function startDetached(containerDir: string, plan: LaunchPlan, cgroup: Cgroup, onPid?: (pid: number) => Promise<void>, restartPolicy?: string,
-  onMonitor?: (monitorPid: number, monitorStart: number) => Promise<void>): Promise<DetachedStart> {
+  onMonitor?: (monitorPid: number, monitorStart: number) => Promise<void>, exitCommand?: string[]): Promise<DetachedStart> {
   for (const f of [exitPath(containerDir), stoppedPath(containerDir), statePath(containerDir)]) await rm(f, { force: true });
   const text = serializePlan({ ...plan, sync: true });
   const oom = oomCounterFile(cgroup);
@@ -86,9 +86,12 @@ export async function startDetached(containerDir: string, plan: LaunchPlan, cgro
     restart.push('--restart', restartPolicy, '--plan', planTextPath(containerDir), '--state', statePath(containerDir),
       '--stopped', stoppedPath(containerDir), ...cgroup.paths.flatMap((p) => ['--procs', join(p, 'cgroup.procs')]));
   }
-  const args = ['--log', logPath(containerDir), '--exit', exitPath(containerDir), ...(oom ? ['--oom', oom] : []), ...restart, '--', launcherPath()];
+  const exit = (exitCommand ?? []).flatMap((a) => ['--exit-command', a]);
+  const args = ['--log', logPath(containerDir), '--exit', exitPath(containerDir), ...(oom ? ['--oom', oom] : []), ...restart, ...exit, '--', launcherPath()];
   const path = monitorPath();
-  const child = spawn(path, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], detached: true, env: {} });
+  // The exit command is a tspod command: it gets this environment (PATH, TSPOD_* settings); the launcher does
+  // not pass it on (the container's environment is exactly the plan's).
+  const child = spawn(path, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], detached: true, env: exitCommand ? process.env : {} });
   const planOut = child.stdio[3] as Writable;
   const reportIn = child.stdio[4] as Readable;
   planOut.on('error', () => {});

@@ -10,8 +10,9 @@ import { fail, messageOf } from '../util/errors.js';
 import { signalProcess } from '../state/proc.js';
 import { containerStore, isActive, reconcile, releaseRuntime, waitGone, openCgroup } from './reconcile.js';
 import { markStopped } from './detached.js';
+import { releaseVolumes, volumesOf } from '../volume/index.js';
 
-export async function removeContainer(roots: EngineRoots, store: Store, ref: string, opts: { force?: boolean } = {}): Promise<string> {
+export async function removeContainer(roots: EngineRoots, store: Store, ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<string> {
   const containers = containerStore(roots);
   const { id } = await containers.find(ref);
   const { rec: locked, release } = await containers.lock(id);
@@ -34,7 +35,10 @@ export async function removeContainer(roots: EngineRoots, store: Store, ref: str
     const failures = await releaseRuntime(rec, containers);
     await store.removeSnapshot(rec.id).catch((e) => failures.push(messageOf(e)));
     if (failures.length) throw fail('ESYS', `remove container ${ref}: ${failures.join('; ')}`);
+    const used = await volumesOf(roots, rec.id);
     await containers.remove(rec);
+    // The container's marks on its volumes go with it; -v (and run --rm) removes its anonymous ones too.
+    await releaseVolumes(roots, used, rec.id, !!opts.volumes).catch((e) => process.stderr.write(`tspod: release volumes of ${rec.name}: ${messageOf(e)}\n`));
     return rec.id;
   } finally {
     release();
@@ -61,7 +65,7 @@ export async function sweepAutoRemoved(roots: EngineRoots, store: Store): Promis
     }
     if (fresh.state !== 'exited') continue;
     try {
-      removed.push(await removeContainer(roots, store, rec.id, { force: true }));
+      removed.push(await removeContainer(roots, store, rec.id, { force: true, volumes: true }));
     } catch (err) {
       process.stderr.write(`tspod: remove container ${rec.name} (run --rm): ${messageOf(err)}\n`);
     }

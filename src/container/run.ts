@@ -82,7 +82,8 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     created: new Date().toISOString(),
     state: 'created',
     ...recordedRunOptions(opts, image.config),
-    ...(opts.detach || opts.create ? {} : { foreground: true, ...foregroundOwner(), ...(opts.rm ? { autoRemove: true } : {}) }),
+    ...(opts.rm ? { autoRemove: true } : {}),
+    ...(opts.detach || opts.create ? {} : { foreground: true, ...foregroundOwner() }),
   }, opts.name === undefined);
   let base: ContainerRecord = rec;
 
@@ -99,7 +100,8 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
   let kept = false;
   const volumes: VolumeUse = { names: [] };
   try {
-    if (opts.rm && (opts.detach || opts.create)) throw fail('EINVAL', 'run --rm cannot be combined with -d (or create) yet: remove the container with tspod rm');
+    // docker: a container that removes itself cannot be restarted by a policy
+    if (opts.rm && opts.restart !== undefined && opts.restart !== 'no') throw fail('EINVAL', `conflicting options: --restart ${opts.restart} and --rm`);
     // The cgroup is made while the snapshot and the network are prepared: independent work, ≈ 10 ms of
     // sequential cgroupfs writes on v1. Awaited before the plan; `finally` waits for it before releasing.
     cgroupMade = !opts.detach && !opts.create
@@ -161,7 +163,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     if (net) await net.release().catch((e) => failures.push(messageOf(e)));
     await cgroupMade?.catch(() => {});
     if (cgroup) await cgroup.destroy().catch((e) => failures.push(`remove cgroup ${cgroup!.name}: ${messageOf(e)}`));
-    if (opts.rm) {
+    if (opts.rm && !kept) {
       await store.removeSnapshot(id).catch((e) => failures.push(messageOf(e)));
       await containers.remove(rec).catch((e) => failures.push(messageOf(e)));
       await releaseContainerVolumes(opts.roots, volumes, id, true).catch((e) => failures.push(messageOf(e)));

@@ -15,6 +15,7 @@ import { detectCgroups, type Cgroup, type CgroupLimits } from '../runtime/cgroup
 import { writeFileAtomic } from '../util/fs.js';
 import { TspodError, fail, messageOf } from '../util/errors.js';
 import { planPath, startDetached } from './detached.js';
+import { cliPath } from '../runtime/launcher.js';
 import { containerStore, isActive, reconcile, releaseRuntime } from './reconcile.js';
 import { attachSavedNetwork } from './network.js';
 
@@ -85,7 +86,8 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
     const dir = containers.containerDir(rec.id);
     // Without a caller's hook (tspod start, restart): the network recorded at create time (network.ts).
     const s = await startDetached(dir, plan, cgroup, onPid ?? ((pid) => attachSavedNetwork(dirname(containers.dir), rec, dir, pid)), rec.restartPolicy,
-      (monitorPid, monitorStart) => containers.save({ ...starting, monitorPid, monitorStart }));
+      (monitorPid, monitorStart) => containers.save({ ...starting, monitorPid, monitorStart }),
+      rec.autoRemove ? autoRemoveCommand(dirname(containers.dir), rec.id) : undefined);
     const running: ContainerRecord = { ...starting, ...s };
     crashPoint('started');
     await containers.save(running);
@@ -97,6 +99,15 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
     if (failures.length) process.stderr.write(`tspod: cleanup of container ${rec.name}: ${failures.join('; ')}\n`);
     throw err;
   }
+}
+
+/**
+ * run -d --rm: what the monitor runs once the container has ended for good (tspod rm -v of it, with this
+ * data root). If it cannot run, the next `ps` or `container prune` removes the container instead
+ * (sweepAutoRemoved), as for a foreground `run --rm` whose CLI was killed.
+ */
+function autoRemoveCommand(root: string, id: string): string[] {
+  return [process.execPath, cliPath(), 'rm', '-v', '--root', root, id];
 }
 
 /**

@@ -37,23 +37,31 @@ export interface LaunchResult {
   signal?: number;
 }
 
-let cachedPath: string | undefined;
+let cachedRoot: string | undefined;
 
 /**
- * Absolute path of the launcher binary: $TSPOD_LAUNCHER if set, else native/build/tspod-launch
- * under the package root, found by walking up from this module to package.json (works from
- * src/ under vitest and from dist/src/ after tsc).
+ * The package root: the first directory with a package.json above this module (works from src/ under
+ * vitest, from dist/src/ after tsc and from the bundled dist/tspod.cjs).
  */
-export function launcherPath(): string {
-  if (process.env.TSPOD_LAUNCHER) return process.env.TSPOD_LAUNCHER;
-  if (cachedPath) return cachedPath;
+function packageRoot(): string {
+  if (cachedRoot) return cachedRoot;
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return (cachedPath = join(dir, 'native', 'build', 'tspod-launch'));
+    if (existsSync(join(dir, 'package.json'))) return (cachedRoot = dir);
     const up = dirname(dir);
-    if (up === dir) throw fail('EINTERNAL', `find launcher: no package.json above ${fileURLToPath(import.meta.url)}`);
+    if (up === dir) throw fail('EINTERNAL', `find the tspod package: no package.json above ${fileURLToPath(import.meta.url)}`);
     dir = up;
   }
+}
+
+/** Absolute path of the launcher binary: $TSPOD_LAUNCHER if set, else native/build/tspod-launch in the package. */
+export function launcherPath(): string {
+  return process.env.TSPOD_LAUNCHER || join(packageRoot(), 'native', 'build', 'tspod-launch');
+}
+
+/** The tspod CLI's entry script (bin/tspod.js), for commands the monitor runs later on its own. */
+export function cliPath(): string {
+  return join(packageRoot(), 'bin', 'tspod.js');
 }
 
 const KIND_CODES: Record<string, ErrorCode> = { '125': 'ELAUNCH', '126': 'ENOEXEC', '127': 'ENOCMD' };

@@ -108,6 +108,12 @@ export async function attachVolume(roots: EngineRoots, name: string, containerId
   await writeFile(join(volumesRoot(roots), name, 'users', containerId), '');
 }
 
+/** The volumes a container uses (its marker in their users/ directory), live record or not. */
+export async function volumesOf(roots: EngineRoots, containerId: string): Promise<string[]> {
+  const names = await readdir(volumesRoot(roots)).catch(() => [] as string[]);
+  return names.filter((n) => !n.startsWith('.') && existsSync(join(volumesRoot(roots), n, 'users', containerId)));
+}
+
 /** Drops a container's use of its volumes; with `removeAnonymous` (run --rm), its anonymous volumes go too. */
 export async function releaseVolumes(roots: EngineRoots, names: string[], containerId: string, removeAnonymous: boolean): Promise<void> {
   for (const n of names) {
