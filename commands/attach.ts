@@ -1,28 +1,31 @@
-import { Args } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
-import { containerLogs, waitContainer, inspectContainer } from '../src/index.js';
-import { fail } from '../src/util/errors.js';
+import { attachContainer } from '../src/index.js';
 
 /**
- * attach: streams the running container's output from now on until it exits, then exits with its
- * status. Output only: the monitor does not take input (detached containers have stdin on
- * /dev/null), so stdin is not forwarded. Ctrl-C detaches, the container keeps running.
+ * attach: connects to a running container through its monitor (src/container/attach.ts): its output
+ * from now on, the user's input when the container has stdin open (-i), the terminal (raw mode, window
+ * size) when it has one (-t). Detach with ctrl-p ctrl-q (--detach-keys); without a terminal Ctrl-C
+ * detaches too. When the container exits, attach exits with its status.
  */
 export default class Attach extends TspodCommand {
-  static override description = "attach to a running container's output (stdout/stderr) until it exits";
+  static override description = "attach local standard input, output, and error streams to a running container";
   static override args = { container: Args.string({ required: true, description: 'container name or ID (prefix)' }) };
+  static override flags = {
+    'detach-keys': Flags.string({ description: 'override the key sequence for detaching a container (default ctrl-p,ctrl-q)' }),
+    'no-stdin': Flags.boolean({ description: 'do not attach STDIN' }),
+  };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Attach);
-    const roots = this.roots(flags);
-    const info = (await inspectContainer(roots, args.container)) as { State: { Running: boolean } };
-    if (!info.State.Running) throw fail('ESTATE', `cannot attach to container ${args.container}: it is not running`);
     const ac = new AbortController();
-    process.once('SIGINT', () => ac.abort());
-    await containerLogs(roots, args.container, {
-      follow: true, tail: 0, signal: ac.signal,
-      write: (s, t) => (s === 'stderr' ? process.stderr : process.stdout).write(t),
-    });
-    if (!ac.signal.aborted) process.exitCode = await waitContainer(roots, args.container);
+    const onInt = () => ac.abort();
+    process.on('SIGINT', onInt); // only reaches us when the terminal is not raw
+    try {
+      const r = await attachContainer(this.roots(flags), args.container, { noStdin: flags['no-stdin'], detachKeys: flags['detach-keys'], signal: ac.signal });
+      process.exitCode = r.detached ? 0 : r.exitCode ?? 0;
+    } finally {
+      process.off('SIGINT', onInt);
+    }
   }
 }

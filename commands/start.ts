@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
-import { startContainer, waitContainer, containerLogs } from '../src/index.js';
+import { startContainer, attachContainer } from '../src/index.js';
 import { messageOf } from '../src/util/errors.js';
 
 export default class Start extends TspodCommand {
@@ -8,7 +8,9 @@ export default class Start extends TspodCommand {
   static override strict = false;
   static override args = { container: Args.string({ required: true, description: 'container name or ID (prefix)' }) };
   static override flags = {
-    attach: Flags.boolean({ char: 'a', description: "follow the container's output and exit with its status" }),
+    attach: Flags.boolean({ char: 'a', description: "attach the container's output (and with -i its input) and exit with its status" }),
+    interactive: Flags.boolean({ char: 'i', description: "attach the container's stdin (with -a)" }),
+    'detach-keys': Flags.string({ description: 'override the key sequence for detaching a container (default ctrl-p,ctrl-q)' }),
   };
 
   async run(): Promise<void> {
@@ -17,12 +19,13 @@ export default class Start extends TspodCommand {
     let failed = false;
     for (const ref of argv as string[]) {
       try {
-        await startContainer(roots, ref);
-        if (flags.attach) {
-          await containerLogs(roots, ref, { follow: true, write: (s, t) => (s === 'stderr' ? process.stderr : process.stdout).write(t) });
-          process.exitCode = await waitContainer(roots, ref);
+        if (flags.attach || flags.interactive) {
+          // Connected before the command runs (attach.ts), so none of its output is missed.
+          const r = await attachContainer(roots, ref, { start: true, noStdin: !flags.interactive, detachKeys: flags['detach-keys'] });
+          process.exitCode = r.detached ? 0 : r.exitCode ?? 0;
           return;
         }
+        await startContainer(roots, ref);
         process.stdout.write(ref + '\n');
       } catch (err) {
         failed = true;

@@ -44,6 +44,17 @@ struct sysctlspec {
 	char *key, *value;
 };
 
+/* A `veth` record (netlink.c): addresses in network byte order. */
+struct vethspec {
+	char *host, *peer, *bridge;
+	unsigned char mac[6];
+	unsigned mtu;
+	uint32_t addr, gateway;
+	unsigned prefix;
+	int has_gateway;
+};
+#define MAX_VETHS 8
+
 struct rlimitspec {
 	int resource;
 	char *name;
@@ -83,6 +94,7 @@ struct plan {
 	unsigned long long join_start; /* its start time (field 22 of /proc/PID/stat) */
 	pid_t netns_pid; /* join-net: share this running init's network namespace (net.c); 0 = none */
 	unsigned long long netns_start;
+	struct vethspec *veths; size_t nveths; /* read after the plan, before "go" (sync.c, netlink.c) */
 };
 
 /* util.c */
@@ -106,7 +118,11 @@ void ensure_sealed_self(char **argv, char **envp);
 pid_t clone_namespaces(unsigned namespaces);
 
 /* sync.c */
-int read_go(int fd);
+int read_go(int fd, struct plan *p);
+void plan_read_late(struct plan *p, char *line, unsigned lineno); /* plan.c: a record between "end" and "go" */
+
+/* netlink.c */
+void veths_create(const struct plan *p, pid_t pid);
 
 /* mounts.c */
 void setup_rootfs(const struct plan *p);

@@ -132,12 +132,13 @@ int main(int argc, char **argv, char **envp)
 	pty_parent();
 	report("pid %d", (int)pid);
 
-	if (plan.sync && !read_go(PLAN_FD)) {
+	if (plan.sync && !read_go(PLAN_FD, &plan)) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		fail(KIND_LAUNCH, "launch aborted: the plan fd closed before the go-ahead");
 	}
 	close(PLAN_FD);
+	veths_create(&plan, pid); /* the veth records read with the go-ahead (netlink.c) */
 	if (write(syncpipe[1], "g", 1) != 1) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);

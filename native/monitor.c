@@ -10,11 +10,15 @@
  *   - applies the restart policy (no, always, unless-stopped, on-failure[:N]): it runs the
  *     launcher again itself with the saved plan, placing the new init in the cgroup (--procs)
  *     before the go-ahead, and publishes the new init's pid in --state; a --stopped file (written
- *     by tspod stop/kill/rm) ends the policy.
+ *     by tspod stop/kill/rm) ends the policy,
+ *   - serves attach clients (tspod attach, start -a) on a unix socket (--attach): the container's
+ *     output goes to every client as well as to the log, the clients' input goes to the container's
+ *     stdin (--stdin: a pipe the monitor holds) or to its terminal (--tty: the monitor holds the pty
+ *     master, the launcher gets the slave as fd 5), window sizes go to the terminal.
  *
  * Usage: tspod-monitor --log PATH --exit PATH [--oom FILE] [--cgroup DIR]...
  *                      [--restart POLICY --plan FILE --state FILE --stopped FILE [--procs FILE]...]
- *                      [--exit-command ARG]... -- LAUNCHER
+ *                      [--exit-command ARG]... [--attach SOCKET [--stdin] [--tty]] -- LAUNCHER
  * fds 3 (plan) and 4 (report) are passed through to the launcher untouched, so the CLI still talks
  * to the launcher directly (the onPid step: cgroup placement, network) before it exits.
  * Lifetime: the launcher has PR_SET_PDEATHSIG(SIGKILL), so a SIGKILLed monitor takes the launcher
@@ -29,9 +33,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +53,8 @@ static int logfd = -1;
 
 struct stream {
 	const char *name;
+	int type; /* attach frame type: 1 stdout, 2 stderr */
+	int keep; /* the pty master: not closed at its end (a restart reuses it) */
 	int fd;
 	size_t len;
 	char buf[LINE_MAX_BYTES];
@@ -132,6 +143,234 @@ static void drain_lines(struct stream *s, int final)
 	s->len -= start;
 }
 
+/*
+ * Attach. Clients connect to a unix socket in the container's directory (--attach; bound through
+ * /proc/self/fd/N/NAME, so sun_path's 108 bytes never limit the data root's path). Frames both ways
+ * use docker's stream framing: type (1 byte), 3 zero bytes, payload length (4 bytes, big endian),
+ * payload. Monitor → client: 1 stdout, 2 stderr (a terminal's output is all stdout), 3 the exit code
+ * as decimal text, after which the monitor closes the connection. Client → monitor: 0 bytes for the
+ * container's stdin (only with --stdin), 1 a window size (rows, cols: 2 bytes each, big endian;
+ * only with --tty). A client that cannot take output at once is dropped: the container never waits
+ * for a client. Input is taken from clients only while the container keeps up with it.
+ */
+#define MAX_CLIENTS 16
+#define TTY_FD 5 /* the launcher's fd for the pty slave (pty.c) */
+#define FRAME_STDIN 0
+#define FRAME_RESIZE 1
+#define FRAME_EXIT 3
+
+struct client {
+	int fd;
+	unsigned char hdr[8];
+	size_t hlen; /* header bytes read so far (8: in a payload) */
+	uint32_t left; /* payload bytes still to come */
+	unsigned char ctl[4];
+	size_t clen;
+};
+static struct client clients[MAX_CLIENTS];
+static int listenfd = -1, attach_dir = -1;
+static const char *attach_name;
+static int stdin_r = -1, stdin_w = -1; /* --stdin without --tty: the container's stdin pipe */
+static int master = -1; /* --tty */
+static char pts_path[64];
+static int input_on; /* --stdin */
+static char pending[8192]; /* input the container has not taken yet */
+static size_t npending;
+
+static int input_fd(void)
+{
+	if (!input_on)
+		return -1;
+	return master >= 0 ? master : stdin_w;
+}
+
+static void drop_client(struct client *c)
+{
+	close(c->fd);
+	c->fd = -1;
+}
+
+static void broadcast(int type, const char *p, size_t n)
+{
+	unsigned char hdr[8] = { (unsigned char)type, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+				 (unsigned char)(n >> 8), (unsigned char)n };
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = &clients[i];
+		if (c->fd < 0)
+			continue;
+		struct iovec iov[2] = { { hdr, 8 }, { (void *)p, n } };
+		ssize_t w = writev(c->fd, iov, 2);
+		if (w != (ssize_t)(n + 8))
+			drop_client(c); /* gone, or too slow: a torn frame cannot be resumed */
+	}
+}
+
+static void attach_setup(const char *path, int want_stdin, int want_tty)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		clients[i].fd = -1;
+	if (want_tty) {
+		master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, pts_path, sizeof pts_path) != 0)
+			die("open pseudo-terminal: %s", strerror(errno));
+		struct winsize ws = { 24, 80, 0, 0 }; /* until a client tells its own */
+		ioctl(master, TIOCSWINSZ, &ws);
+		fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+	} else if (want_stdin) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0)
+			die("pipe: %s", strerror(errno));
+		stdin_r = p[0];
+		stdin_w = p[1];
+		fcntl(stdin_w, F_SETFL, fcntl(stdin_w, F_GETFL) | O_NONBLOCK);
+	}
+	input_on = want_stdin;
+	if (!path)
+		return;
+	static char dir[4096];
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path || (size_t)(slash - path) >= sizeof dir || !slash[1])
+		die("--attach %s: want an absolute path of a file", path);
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = 0;
+	attach_name = slash + 1;
+	attach_dir = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (attach_dir < 0)
+		die("open attach directory: %s", strerror(errno));
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/%s", attach_dir, attach_name) >= (int)sizeof sa.sun_path)
+		die("--attach: socket name %s too long", attach_name);
+	unlinkat(attach_dir, attach_name, 0); /* left by a monitor that was killed */
+	listenfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (listenfd < 0)
+		die("attach socket: %s", strerror(errno));
+	mode_t old = umask(077);
+	int b = bind(listenfd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	if (b < 0 || listen(listenfd, MAX_CLIENTS) < 0)
+		die("bind attach socket: %s", strerror(errno));
+}
+
+/* What the launcher gets for -t: the slave, opened again for each launcher (a restart reuses the terminal). */
+static int open_slave(void)
+{
+	if (master < 0)
+		return -1;
+	return open(pts_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+}
+
+/* Slots in the poll set: the listening socket, the container's input (when input waits), the clients. */
+#define ATTACH_POLLFDS (2 + MAX_CLIENTS)
+static void attach_pollfds(struct pollfd *p, int quiet)
+{
+	p[0] = (struct pollfd){ quiet ? -1 : listenfd, POLLIN, 0 };
+	p[1] = (struct pollfd){ npending ? input_fd() : -1, POLLOUT, 0 };
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		p[2 + i] = (struct pollfd){ quiet || npending ? -1 : clients[i].fd, POLLIN, 0 };
+}
+
+static void flush_input(void)
+{
+	int fd = input_fd();
+	while (npending) {
+		ssize_t w = fd < 0 ? -1 : write(fd, pending, npending);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			return;
+		if (w <= 0) {
+			npending = 0; /* nobody reads the container's stdin any more */
+			return;
+		}
+		memmove(pending, pending + w, npending - (size_t)w);
+		npending -= (size_t)w;
+	}
+}
+
+static void read_client(struct client *c)
+{
+	char buf[4096];
+	size_t cap = sizeof pending - npending < sizeof buf ? sizeof pending - npending : sizeof buf;
+	if (cap == 0)
+		return;
+	ssize_t r = read(c->fd, buf, cap);
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (r <= 0) {
+		drop_client(c); /* the container's stdin stays open (docker's attach to a run -d -i container) */
+		return;
+	}
+	for (size_t i = 0; i < (size_t)r;) {
+		if (c->hlen < 8) {
+			c->hdr[c->hlen++] = (unsigned char)buf[i++];
+			if (c->hlen == 8) {
+				c->left = (uint32_t)c->hdr[4] << 24 | (uint32_t)c->hdr[5] << 16 | (uint32_t)c->hdr[6] << 8 | c->hdr[7];
+				c->clen = 0;
+			}
+		} else {
+			size_t take = (size_t)r - i < c->left ? (size_t)r - i : c->left;
+			if (c->hdr[0] == FRAME_STDIN && input_fd() >= 0) {
+				memcpy(pending + npending, buf + i, take);
+				npending += take;
+			} else if (c->hdr[0] == FRAME_RESIZE) {
+				for (size_t k = 0; k < take && c->clen < sizeof c->ctl; k++)
+					c->ctl[c->clen++] = (unsigned char)buf[i + k];
+			}
+			i += take;
+			c->left -= (uint32_t)take;
+		}
+		if (c->hlen == 8 && c->left == 0) {
+			if (c->hdr[0] == FRAME_RESIZE && c->clen == 4 && master >= 0) {
+				struct winsize ws = { (unsigned short)(c->ctl[0] << 8 | c->ctl[1]), (unsigned short)(c->ctl[2] << 8 | c->ctl[3]), 0, 0 };
+				ioctl(master, TIOCSWINSZ, &ws); /* the kernel signals the terminal's foreground process group */
+			}
+			c->hlen = 0;
+		}
+	}
+}
+
+static void attach_events(struct pollfd *p)
+{
+	if (p[0].revents & POLLIN) {
+		int fd = accept4(listenfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			int i = 0;
+			while (i < MAX_CLIENTS && clients[i].fd >= 0)
+				i++;
+			if (i == MAX_CLIENTS)
+				close(fd);
+			else
+				clients[i] = (struct client){ .fd = fd };
+		}
+	}
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (p[2 + i].fd >= 0 && p[2 + i].revents && clients[i].fd >= 0)
+			read_client(&clients[i]);
+	if (npending)
+		flush_input();
+}
+
+/* The launcher ended: every client gets the exit code and is let go. */
+static void attach_exit(int code)
+{
+	char text[16];
+	int n = snprintf(text, sizeof text, "%d", code);
+	broadcast(FRAME_EXIT, text, (size_t)n);
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (clients[i].fd >= 0)
+			drop_client(&clients[i]);
+}
+
+static void attach_close(void)
+{
+	if (listenfd >= 0)
+		close(listenfd);
+	if (attach_dir >= 0)
+		unlinkat(attach_dir, attach_name, 0);
+}
+
 /* Reads what is there; returns 0 at EOF. */
 static int pump(struct stream *s)
 {
@@ -140,10 +379,12 @@ static int pump(struct stream *s)
 		return 1;
 	if (r <= 0) {
 		drain_lines(s, 1);
-		close(s->fd);
+		if (!s->keep)
+			close(s->fd);
 		s->fd = -1;
 		return 0;
 	}
+	broadcast(s->type, s->buf + s->len, (size_t)r);
 	s->len += (size_t)r;
 	drain_lines(s, 0);
 	return 1;
@@ -218,7 +459,13 @@ static void parse_policy(const char *s, struct policy *p)
 /* Forks the launcher with stdout/stderr on the log pipes and fds 3/4 as given (-1: already in place). */
 static pid_t fork_launcher(char *const *launcher, int out, int err, int planfd, int reportfd)
 {
+	/* Opened here, before the fork: the master must not see "no slave" (EIO) before the launcher runs. */
+	int pts = open_slave();
+	if (master >= 0 && pts < 0)
+		return -1;
 	pid_t child = fork();
+	if (child != 0 && pts >= 0)
+		close(pts);
 	if (child < 0)
 		return -1;
 	if (child == 0) {
@@ -228,10 +475,12 @@ static pid_t fork_launcher(char *const *launcher, int out, int err, int planfd, 
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
 		int null = open("/dev/null", O_RDONLY);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+		if (null < 0 || dup2(stdin_r >= 0 ? stdin_r : null, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			die("stdio: %s", strerror(errno));
 		if ((planfd >= 0 && dup2(planfd, 3) < 0) || (reportfd >= 0 && dup2(reportfd, 4) < 0))
 			die("launcher fds: %s", strerror(errno));
+		if (pts >= 0 && (pts == TTY_FD ? fcntl(pts, F_SETFD, 0) : dup2(pts, TTY_FD)) < 0)
+			die("terminal fd: %s", strerror(errno));
 		execv(launcher[0], launcher);
 		die("exec launcher: %s", strerror(errno));
 	}
@@ -370,11 +619,17 @@ int main(int argc, char **argv)
 	size_t nexit = 0;
 	struct policy pol = { 0, 0 };
 	size_t ncg = 0, nprocs = 0;
+	const char *attach = NULL;
+	int want_stdin = 0, want_tty = 0;
 	int i;
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
+		}
+		if (strcmp(argv[i], "--stdin") == 0 || strcmp(argv[i], "--tty") == 0) {
+			*(argv[i][2] == 's' ? &want_stdin : &want_tty) = 1;
+			continue;
 		}
 		if (i + 1 >= argc)
 			die("option %s needs a value", argv[i]);
@@ -398,6 +653,8 @@ int main(int argc, char **argv)
 			stoppedfile = argv[++i];
 		else if (strcmp(argv[i], "--exit-command") == 0 && nexit < MAX_EXIT_ARGS)
 			exitcmd[nexit++] = argv[++i];
+		else if (strcmp(argv[i], "--attach") == 0)
+			attach = argv[++i];
 		else
 			die("unknown option %s", argv[i]);
 	}
@@ -431,6 +688,7 @@ int main(int argc, char **argv)
 	int out[2], err[2];
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
 		die("pipe: %s", strerror(errno));
+	attach_setup(attach, want_stdin, want_tty); /* listening before the launcher runs: start -a connects at its pid step */
 	pid_t child = fork_launcher(launcher, out[1], err[1], -1, -1);
 	if (child < 0)
 		die("fork: %s", strerror(errno));
@@ -459,18 +717,21 @@ int main(int argc, char **argv)
 			close(null);
 	}
 
-	static struct stream so = { "stdout", -1, 0, { 0 } }, se = { "stderr", -1, 0, { 0 } };
+	static struct stream so = { "stdout", 1, 0, -1, 0, { 0 } }, se = { "stderr", 2, 0, -1, 0, { 0 } },
+			     st = { "stdout", 1, 1, -1, 0, { 0 } }; /* st: the terminal (--tty) */
 	so.fd = out[0];
 	se.fd = err[0];
+	st.fd = master;
 	int status = 0;
 	long restarts = 0;
 	for (;;) {
 		int reaped = 0;
-		while (!reaped || so.fd >= 0 || se.fd >= 0) {
-			struct pollfd pfd[3] = { { sfd, POLLIN, 0 }, { so.fd, POLLIN, 0 }, { se.fd, POLLIN, 0 } };
+		while (!reaped || so.fd >= 0 || se.fd >= 0 || st.fd >= 0) {
+			struct pollfd pfd[4 + ATTACH_POLLFDS] = { { sfd, POLLIN, 0 }, { so.fd, POLLIN, 0 }, { se.fd, POLLIN, 0 }, { st.fd, POLLIN, 0 } };
+			attach_pollfds(pfd + 4, reaped);
 			/* Once the launcher is gone, take what is buffered and stop: a leftover process without
 			 * a pid namespace could keep the pipes open forever. */
-			int n = poll(pfd, 3, reaped ? 0 : -1);
+			int n = poll(pfd, 4 + ATTACH_POLLFDS, reaped ? 0 : -1);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
@@ -481,6 +742,9 @@ int main(int argc, char **argv)
 				pump(&so);
 			if (pfd[2].revents)
 				pump(&se);
+			if (pfd[3].revents)
+				pump(&st);
+			attach_events(pfd + 4);
 			if (pfd[0].revents) {
 				struct signalfd_siginfo si;
 				if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
@@ -508,6 +772,7 @@ int main(int argc, char **argv)
 		if (delay_ms > 2000)
 			delay_ms = 2000;
 		struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
+		attach_exit(code); /* clients see this run end; the socket and the terminal stay for the next */
 		nanosleep(&ts, NULL);
 		if (stoppedfile && access(stoppedfile, F_OK) == 0)
 			break;
@@ -515,13 +780,18 @@ int main(int argc, char **argv)
 		child = relaunch(launcher, out[1], err[1], planfile, procs, nprocs, statefile, restarts);
 		if (child < 0)
 			break;
+		st.fd = master;
 	}
 	if (so.fd >= 0)
 		drain_lines(&so, 1);
 	if (se.fd >= 0)
 		drain_lines(&se, 1);
+	if (st.fd >= 0)
+		drain_lines(&st, 1);
 	fsync(logfd);
 	write_exit_file(exitpath, status, read_oom_kills(oom));
+	attach_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	attach_close();
 	/* Empty now when the container had a pid namespace; tspod removes it otherwise. */
 	for (size_t c = 0; c < ncg; c++)
 		rmdir(cgroups[c]);

@@ -12,14 +12,17 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
 
 #include "launcher.h"
 
 #define MAX_PLAN (16u << 20)
 
-/* Bytes read past the "end" line (normally none); read_go() consumes them first. */
-char g_leftover[64];
+/* Bytes read past the "end" line (`veth` records, "go"); read_go() consumes them first. */
+char g_leftover[16384];
 size_t g_nleftover;
+unsigned g_plan_lines; /* lines read so far, for the messages about the records read by read_go() */
 
 static int hexval(int c)
 {
@@ -308,6 +311,7 @@ void plan_read(int fd, struct plan *p)
 			fail(KIND_LAUNCH, "plan line %u: NUL byte", lineno);
 		parse_line(p, line, lineno, &done);
 	}
+	g_plan_lines = lineno;
 	g_nleftover = len - start;
 	if (g_nleftover > sizeof g_leftover)
 		fail(KIND_LAUNCH, "read plan: unexpected data after \"end\"");
@@ -329,6 +333,67 @@ void plan_read(int fd, struct plan *p)
 	p->nargs--;
 	PUSH(p->env, p->nenv, NULL);
 	p->nenv--;
+}
+
+static uint32_t ipv4(const char *s, const char *what, unsigned lineno)
+{
+	struct in_addr a;
+	if (!s || inet_pton(AF_INET, s, &a) != 1)
+		fail(KIND_LAUNCH, "plan line %u: bad %s \"%s\"", lineno, what, s ? s : "-");
+	return a.s_addr;
+}
+
+/*
+ * A record between "end" and "go" (read_go): only `veth HOSTIF PEERIF MAC MTU BRIDGE ADDR/PREFIX
+ * GATEWAY|-` (README.md). The line is copied: the fields outlive the caller's buffer.
+ */
+void plan_read_late(struct plan *p, char *line, unsigned lineno)
+{
+	char *f[9], *save = NULL;
+	size_t n = 0;
+	line = xstrdup(line);
+	for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		if (n == sizeof f / sizeof f[0])
+			fail(KIND_LAUNCH, "plan line %u: too many fields", lineno);
+		f[n++] = t;
+	}
+	if (n == 0 || strcmp(f[0], "veth") != 0)
+		fail(KIND_LAUNCH, "plan line %u: only veth records may come between end and go, got \"%s\"", lineno, n ? f[0] : "");
+	if (n != 8)
+		fail(KIND_LAUNCH, "plan line %u: veth takes 7 field(s), got %zu", lineno, n - 1);
+	for (size_t i = 1; i < n; i++)
+		f[i] = decode(f[i], lineno);
+	if (!(p->namespaces & NS_NET) || p->join_pid)
+		fail(KIND_LAUNCH, "plan line %u: veth needs a new net namespace", lineno);
+	if (p->nveths == MAX_VETHS)
+		fail(KIND_LAUNCH, "plan line %u: more than %d veth records", lineno, MAX_VETHS);
+	struct vethspec v;
+	memset(&v, 0, sizeof v);
+	v.host = need(f[1], "veth host interface", lineno);
+	v.peer = need(f[2], "veth peer interface", lineno);
+	if (strlen(v.host) >= IFNAMSIZ || strlen(v.peer) >= IFNAMSIZ || strchr(v.host, '/') || strchr(v.peer, '/'))
+		fail(KIND_LAUNCH, "plan line %u: bad interface name", lineno);
+	unsigned m[6];
+	char tail;
+	if (!f[3] || sscanf(f[3], "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &tail) != 6)
+		fail(KIND_LAUNCH, "plan line %u: bad veth MAC address \"%s\"", lineno, f[3] ? f[3] : "-");
+	for (int i = 0; i < 6; i++)
+		v.mac[i] = (unsigned char)m[i];
+	v.mtu = (unsigned)num(f[4], 65535, "veth MTU", lineno);
+	if (v.mtu < 68)
+		fail(KIND_LAUNCH, "plan line %u: bad veth MTU \"%s\"", lineno, f[4]);
+	v.bridge = need(f[5], "veth bridge", lineno);
+	char *slash = f[6] ? strchr(f[6], '/') : NULL;
+	if (!slash)
+		fail(KIND_LAUNCH, "plan line %u: veth address must be ADDR/PREFIX", lineno);
+	*slash = 0;
+	v.addr = ipv4(f[6], "veth address", lineno);
+	v.prefix = (unsigned)num(slash + 1, 32, "veth prefix length", lineno);
+	if (f[7]) {
+		v.gateway = ipv4(f[7], "veth gateway", lineno);
+		v.has_gateway = 1;
+	}
+	PUSH(p->veths, p->nveths, v);
 }
 
 /* The seccomp program is a host file: read it before the container's root replaces ours. */

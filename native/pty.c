@@ -7,6 +7,10 @@
  * Raw mode of the user's terminal is TypeScript's business (it can restore it whatever happens here).
  * Ctrl-C and Ctrl-D are bytes like any other: the container's line discipline turns them into
  * SIGINT and end-of-file, as with docker.
+ *
+ * A detached container (run -d -t): tspod-monitor holds the master (it relays to the log and to
+ * attach clients and sets the window size) and passes the slave as fd 5 (MONITOR_TTY_FD). The
+ * launcher then uses that slave for the init exactly as its own, and relays nothing.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,6 +28,8 @@ static int master = -1, slave = -1;
 static char slave_name[64];
 static int stdin_open = 1, master_open = 1;
 
+#define MONITOR_TTY_FD 5
+
 static void copy_winsize(void)
 {
 	struct winsize ws;
@@ -35,6 +41,14 @@ void pty_open(const struct plan *p)
 {
 	if (!p->tty)
 		return;
+	if (isatty(MONITOR_TTY_FD)) {
+		slave = MONITOR_TTY_FD;
+		fcntl(slave, F_SETFD, FD_CLOEXEC);
+		int e = ttyname_r(slave, slave_name, sizeof slave_name);
+		if (e != 0)
+			fail(KIND_LAUNCH, "name of the monitor's pseudo-terminal: %s", errstr(e));
+		return;
+	}
 	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (master < 0)
 		fail(KIND_LAUNCH, "open pseudo-terminal: %s", errstr(errno));

@@ -1,4 +1,4 @@
-/* Reading the go-ahead from TypeScript on the plan fd. */
+/* Reading the go-ahead from TypeScript on the plan fd, and the `veth` records that may precede it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -6,22 +6,25 @@
 
 #include "launcher.h"
 
-extern char g_leftover[64];
+extern char g_leftover[];
 extern size_t g_nleftover;
+extern unsigned g_plan_lines;
 
 /*
  * Returns 1 after reading the line "go", 0 on end of input (TypeScript gave up), and fails on
- * anything else. Reads byte by byte: the line is tiny and nothing may be consumed past it.
+ * anything else. Lines before "go" may be `veth` records (decided by TypeScript once it knows the
+ * init's pid: README.md), parsed into `p`. Reads byte by byte: the lines are short and nothing may
+ * be consumed past "go".
  */
-int read_go(int fd)
+int read_go(int fd, struct plan *p)
 {
-	char line[8];
+	char line[4096];
 	size_t n = 0;
+	size_t used = 0; /* of g_leftover */
 	for (;;) {
 		char c;
-		if (g_nleftover > 0) {
-			c = g_leftover[0];
-			memmove(g_leftover, g_leftover + 1, --g_nleftover);
+		if (used < g_nleftover) {
+			c = g_leftover[used++];
 		} else {
 			ssize_t r = read(fd, &c, 1);
 			if (r < 0 && errno == EINTR)
@@ -31,14 +34,19 @@ int read_go(int fd)
 			if (r == 0)
 				return 0;
 		}
-		if (c == '\n')
+		if (c != '\n') {
+			if (n == sizeof line - 1)
+				fail(KIND_LAUNCH, "read go-ahead: line too long");
+			line[n++] = c;
+			continue;
+		}
+		line[n] = 0;
+		n = 0;
+		if (strcmp(line, "go") == 0)
 			break;
-		if (n == sizeof line - 1)
-			fail(KIND_LAUNCH, "read go-ahead: unexpected input");
-		line[n++] = c;
+		plan_read_late(p, line, ++g_plan_lines);
 	}
-	line[n] = 0;
-	if (strcmp(line, "go") != 0)
-		fail(KIND_LAUNCH, "read go-ahead: expected \"go\", got \"%s\"", line);
+	if (used < g_nleftover)
+		fail(KIND_LAUNCH, "read go-ahead: unexpected data after \"go\"");
 	return 1;
 }

@@ -112,6 +112,7 @@ export async function listContainers(roots: EngineRoots = defaultRoots(), opts: 
   return listContainersIn(roots, opts);
 }
 export { containerLogs, type LogsOptions } from './container/logs.js';
+export { attachContainer, type AttachOptions, type AttachResult } from './container/attach.js';
 export { execInContainer, type ExecOptions } from './container/exec.js';
 export { containerStats, containerTop, type ContainerStats } from './container/stats.js';
 export { renameContainer } from './container/rename.js';

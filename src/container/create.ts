@@ -10,11 +10,12 @@ import type { LaunchPlan } from '../runtime/plan.js';
 import type { CgroupLimits } from '../runtime/cgroups/index.js';
 import { fail } from '../util/errors.js';
 import { saveCreated, startContainer } from './start.js';
+import type { DetachedOnPid } from './detached.js';
 
 const RESTART_RE = /^(no|always|unless-stopped|on-failure(:[0-9]+)?)$/;
 
 export async function createDetached(roots: EngineRoots, containers: ContainerStore, rec: ContainerRecord, plan: LaunchPlan,
-  opts: { limits: CgroupLimits; cgroupParent?: string; restartPolicy?: string }, start: boolean, onPid?: (pid: number) => Promise<void>) {
+  opts: { limits: CgroupLimits; cgroupParent?: string; restartPolicy?: string }, start: boolean, onPid?: DetachedOnPid) {
   if (opts.restartPolicy !== undefined && !RESTART_RE.test(opts.restartPolicy)) {
     throw fail('EINVAL', `invalid --restart "${opts.restartPolicy}": want no, always, unless-stopped or on-failure[:N]`);
   }

@@ -16,6 +16,7 @@ import { serializePlan, type LaunchPlan } from '../runtime/plan.js';
 import type { Cgroup } from '../runtime/cgroups/index.js';
 import { processStartTime } from '../state/proc.js';
 import { fail, messageOf, type ErrorCode } from '../util/errors.js';
+import { monitorAttachArgs } from './attach-io.js';
 
 /** $TSPOD_MONITOR, else tspod-monitor next to the launcher. */
 export function monitorPath(): string {
@@ -87,7 +88,8 @@ export async function startDetached(containerDir: string, plan: LaunchPlan, cgro
       '--stopped', stoppedPath(containerDir), ...cgroup.paths.flatMap((p) => ['--procs', join(p, 'cgroup.procs')]));
   }
   const exit = (exitCommand ?? []).flatMap((a) => ['--exit-command', a]);
-  const args = ['--log', logPath(containerDir), '--exit', exitPath(containerDir), ...(oom ? ['--oom', oom] : []), ...restart, ...exit, '--', launcherPath()];
+  const args = ['--log', logPath(containerDir), '--exit', exitPath(containerDir), ...(oom ? ['--oom', oom] : []), ...restart, ...exit,
+    ...(await monitorAttachArgs(containerDir, !!plan.tty)), '--', launcherPath()];
   const path = monitorPath();
   // The exit command is a tspod command: it gets this environment (PATH, TSPOD_* settings); the launcher does
   // not pass it on (the container's environment is exactly the plan's).

@@ -10,7 +10,7 @@ import { containersRoot, type EngineRoots } from '../state/paths.js';
 import { ContainerStore, type ContainerRecord } from '../state/containers.js';
 import type { ImageConfig } from '../oci/types.js';
 import {
-  checkDns, containerLeases, exposedPorts, processStartTime, parseAddHost, parseNetworkMode, parsePublish, reconcileNetworks, setupNetwork, teardownNetwork,
+  checkDns, containerLeases, exposedPorts, leaseAlive, leaseVethRecord, processStartTime, parseAddHost, parseNetworkMode, parsePublish, reconcileNetworks, setupNetwork, teardownNetwork,
   writeEtcFiles, type EtcFiles, type Lease, type NetworkChoice, type NetworkState, type PortRequest,
 } from '../runtime/network/index.js';
 import type { LaunchPlan } from '../runtime/plan.js';
@@ -34,13 +34,25 @@ export interface NetworkRunOptions {
   networkAliases?: string[];
 }
 
+/** A process, pinned by its start time (clock ticks since boot, /proc/PID/stat field 22). */
+export interface LeaseOwner {
+  pid: number;
+  startTime: number;
+}
+
+const ownerOpt = (owner?: LeaseOwner) => (owner ? { owner: { pid: owner.pid, startTime: String(owner.startTime) } } : {});
+
 export interface ContainerNetwork {
   choice: NetworkChoice;
   /** What the plan builder needs: a new network namespace ('none', also for bridge) or the host's. */
   planMode: 'none' | 'host';
   etcFiles: EtcFiles;
-  /** Attach the container's init (at onPid). */
-  attach(pid: number): Promise<void>;
+  /**
+   * Attach the container's init (at onPid): returns the launcher's `veth` record to send with the
+   * go-ahead ('' for none/host/container:). `owner`: the process whose life keeps the lease when it
+   * is not the init (a detached container's monitor, so the lease outlives restarts).
+   */
+  attach(pid: number, owner?: LeaseOwner): Promise<string>;
   /** Detach; idempotent. */
   release(): Promise<void>;
   /** Adjusts the launch plan (--network container:NAME shares that container's namespace). */
@@ -104,14 +116,15 @@ export async function prepareNetwork(args: {
     choice,
     planMode: kind === 'host' ? 'host' : 'none',
     etcFiles,
-    async attach(pid) {
-      if (choice.kind !== 'bridge') return;
+    async attach(pid, owner) {
+      if (choice.kind !== 'bridge') return '';
       attached = true;
       const lease = await setupNetwork(roots.root, {
         containerId: id, containerName: name, hostname, network: choice.network, ip: opts.ip, publish,
         aliases: opts.networkAliases, hostsFile: etcFiles.hosts, addHosts: opts.addHosts,
-      }, pid);
+      }, pid, { launcher: true, ...ownerOpt(owner) });
       await save([lease]);
+      return leaseVethRecord(lease);
     },
     async release() {
       if (!attached) return;
@@ -155,18 +168,19 @@ export async function readNetworkState(dir: string): Promise<SavedNetwork | unde
  * launcher's onPid step, and releaseNetwork() when the container stops, is removed or reconciled.
  * A no-op for --network none/host.
  */
-export async function attachSavedNetwork(root: string, rec: Pick<ContainerRecord, 'id' | 'name'>, dir: string, pid: number): Promise<void> {
+export async function attachSavedNetwork(root: string, rec: Pick<ContainerRecord, 'id' | 'name'>, dir: string, pid: number, owner?: LeaseOwner): Promise<string> {
   const saved = await readNetworkState(dir);
   const req = saved?.request;
-  if (!saved || !req) return;
+  if (!saved || !req) return '';
   const choice = parseNetworkMode(req.network);
-  if (choice.kind !== 'bridge') return;
+  if (choice.kind !== 'bridge') return '';
   await teardownNetwork(root, rec.id); // a previous run's leases, if its stop was not seen
   const lease = await setupNetwork(root, {
     containerId: rec.id, containerName: rec.name, hostname: req.hostname, network: choice.network, ip: req.ip, publish: req.publish,
     aliases: req.aliases, hostsFile: join(dir, 'hosts'), addHosts: req.addHosts,
-  }, pid);
+  }, pid, { launcher: true, ...ownerOpt(owner) });
   await writeFile(join(dir, 'network.json'), JSON.stringify({ ...saved, attachments: [lease] }, null, 2) + '\n');
+  return leaseVethRecord(lease);
 }
 
 /** Releases every network attachment of a container (veths, port rules, leases). Idempotent. */
@@ -239,7 +253,7 @@ export async function disconnectContainer(roots: EngineRoots, ref: string, netwo
  */
 export async function networkSettings(roots: EngineRoots, id: string, dir: string): Promise<Record<string, unknown>> {
   const saved = await readNetworkState(dir);
-  const leases = (await containerLeases(roots.root, id)).filter((l) => processStartTime(l.pid) === l.startTime);
+  const leases = (await containerLeases(roots.root, id)).filter(leaseAlive);
   const first = leases[0];
   const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
   for (const l of leases) for (const p of l.ports) (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });

@@ -25,6 +25,7 @@ import { overlayOptions } from '../mount/overlay.js';
 import { realSys } from '../sys/index.js';
 import { createDetached, foregroundOwner } from './create.js';
 import { saveCreated } from './start.js';
+import { saveAttachConfig } from './attach-io.js';
 import { deviceRules, recordedRunOptions, withRunOptions, withTerminal, releaseContainerVolumes, readEnvFiles, type ContainerRunOptions, type VolumeUse } from './run-options.js';
 import { fail, messageOf, TspodError } from '../util/errors.js';
 
@@ -112,6 +113,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     cgroupMade?.catch(() => {}); // its failure is reported where it is awaited
     const snapshot = await store.createSnapshot(id, image.chain, { image: image.imageId });
     const dir = containers.containerDir(id);
+    await saveAttachConfig(dir, { stdin: !!opts.interactive, tty: !!opts.tty }); // for start/attach (attach-io.ts)
     const rootfs = join(dir, 'rootfs');
     await mkdir(rootfs, { recursive: true });
     const hostname = opts.hostname ?? id.slice(0, 12);

@@ -45,21 +45,21 @@ export async function loadPlan(containers: ContainerStore, id: string): Promise<
 }
 
 /** Starts a created or exited container detached; a running one is left alone. Returns the record. */
-export async function startContainer(roots: EngineRoots, ref: string, opts: { onPid?: (pid: number) => Promise<void> } = {}): Promise<ContainerRecord> {
+export async function startContainer(roots: EngineRoots, ref: string, opts: { onPid?: (pid: number) => Promise<void>; beforeGo?: () => Promise<void> } = {}): Promise<ContainerRecord> {
   const containers = containerStore(roots);
   const found = await containers.find(ref);
   const { rec: locked, release } = await containers.lock(found.id);
   try {
     const rec = await reconcile(containers, locked);
     if (isActive(rec)) return rec;
-    return await startLocked(containers, rec, opts.onPid);
+    return await startLocked(containers, rec, opts.onPid, opts.beforeGo);
   } finally {
     release();
   }
 }
 
 /** start with the lock held (also used by restart). */
-export async function startLocked(containers: ContainerStore, rec: ContainerRecord, onPid?: (pid: number) => Promise<void>): Promise<ContainerRecord> {
+export async function startLocked(containers: ContainerStore, rec: ContainerRecord, onPid?: (pid: number) => Promise<void>, beforeGo?: () => Promise<void>): Promise<ContainerRecord> {
   const plan = await loadPlan(containers, rec.id);
   const driver = await detectCgroups();
   let cgroup: Cgroup;
@@ -85,7 +85,7 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
     crashPoint('record');
     const dir = containers.containerDir(rec.id);
     // Without a caller's hook (tspod start, restart): the network recorded at create time (network.ts).
-    const s = await startDetached(dir, plan, cgroup, onPid ?? ((pid) => attachSavedNetwork(dirname(containers.dir), rec, dir, pid)), rec.restartPolicy,
+    const s = await startDetached(dir, plan, cgroup, thenBeforeGo(onPid ?? ((pid) => attachSavedNetwork(dirname(containers.dir), rec, dir, pid)), beforeGo), rec.restartPolicy,
       (monitorPid, monitorStart) => containers.save({ ...starting, monitorPid, monitorStart }),
       rec.autoRemove ? autoRemoveCommand(dirname(containers.dir), rec.id) : undefined);
     const running: ContainerRecord = { ...starting, ...s };
@@ -108,6 +108,16 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
  */
 function autoRemoveCommand(root: string, id: string): string[] {
   return [process.execPath, cliPath(), 'rm', '-v', '--root', root, id];
+}
+
+/** start -a: the attach client connects to the monitor after the onPid step, before the container's command runs. */
+function thenBeforeGo<A extends unknown[], R>(onPid: (...a: A) => Promise<R>, beforeGo?: () => Promise<void>): (...a: A) => Promise<R> {
+  if (!beforeGo) return onPid;
+  return async (...a: A) => {
+    const r = await onPid(...a);
+    await beforeGo();
+    return r;
+  };
 }
 
 /**

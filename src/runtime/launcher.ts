@@ -22,8 +22,9 @@ export interface LaunchOptions {
    * Runs after the container's init exists (host pid given) and before it starts setting itself
    * up: place it in its cgroup, move a veth into its network namespace. Giving a hook turns the
    * plan's sync on. If it throws, the launcher is killed and launch() rejects with that error.
+   * It may return plan records to send with the go-ahead (`veth` lines: native/README.md).
    */
-  onPid?: (pid: number) => Promise<void> | void;
+  onPid?: (pid: number) => Promise<void | string> | void | string;
   /** Forward SIGINT/SIGTERM/SIGHUP received by this process to the launcher (default true). */
   forwardSignals?: boolean;
 }
@@ -125,15 +126,16 @@ export function launch(plan: LaunchPlan, opts: LaunchOptions = {}): Promise<Laun
     const onPidLine = async (n: number) => {
       pid = n;
       if (!sync) return;
+      let records: string | void;
       try {
-        await opts.onPid?.(n);
+        records = await opts.onPid?.(n);
       } catch (err) {
         hookFailed = true;
         hookError = err;
         child.kill('SIGKILL');
         return;
       }
-      planOut.end('go\n');
+      planOut.end((records || '') + 'go\n');
     };
 
     const lines = createInterface({ input: reportIn, crlfDelay: Infinity });

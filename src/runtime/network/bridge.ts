@@ -1,12 +1,15 @@
 /**
- * Host objects of a bridge network, through iproute2: the bridge itself (created with the
- * network's first container, deleted with its last, as netavark does) and each container's veth
- * pair: the host end `veth<id><n>` enslaved to the bridge, the other end created directly inside the
- * container's network namespace as eth<n> with its MAC, then given its address, MTU, and the
- * default route from inside (nsenter: setns is not safe in a multithreaded process).
+ * Host objects of a bridge network: the bridge itself (created with the network's first container
+ * through iproute2, deleted with its last, as netavark does) and each container's veth pair: the
+ * host end `veth<id><n>` enslaved to the bridge, the other end created directly inside the
+ * container's network namespace as eth<n> with its MAC, its address, MTU and the default route.
+ * A container being started gets its pair from the launcher itself (rtnetlink, native/netlink.c:
+ * vethRecord() is the record it is handed with the go-ahead); a running container (network
+ * connect) through `ip` and, inside, nsenter (setns is not safe in a multithreaded process).
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
+import { encodeField } from '../plan.js';
 import { execTool, ipBatch, ipBatchIn } from './exec.js';
 import { enableForwarding, firewallBackend, foreignAllowances, removeForeignAllows } from './nft.js';
 
@@ -36,6 +39,34 @@ export async function prepareBridgeHost(bridge: string): Promise<string> {
   return extra;
 }
 
+/**
+ * A bridge whose set-up finished (link, gateway address, host settings, firewall of `backend`):
+ * the marker /run/lock/tspod-network.ready.<bridge> holds the firewall backend. A container on a
+ * ready bridge needs no child process unless it publishes ports; anything else (no marker: a
+ * crash mid-way, a reboot, another backend) takes the set-up path again, which is idempotent.
+ */
+function readyMarker(bridge: string): string {
+  return `/run/lock/tspod-network.ready.${bridge}`;
+}
+
+export function bridgeReady(bridge: string, backend: string): boolean {
+  try {
+    return readFileSync(readyMarker(bridge), 'utf8') === backend && linkExists(bridge);
+  } catch {
+    return false;
+  }
+}
+
+export async function markBridgeReady(bridge: string, backend: string): Promise<void> {
+  await writeFile(readyMarker(bridge), backend);
+}
+
+/** Creates the bridge with its gateway address unless it exists. */
+export async function ensureBridge(bridge: string, gateway: string, prefix: number): Promise<void> {
+  if (linkExists(bridge)) return;
+  await ipBatch(`create bridge ${bridge}`, bridgeLines(bridge, gateway, prefix));
+}
+
 /** Marks a bridge whose allowances were inserted into other tables, so that removal looks for them only then. */
 function foreignMarker(bridge: string): string {
   return `/run/lock/tspod-network.foreign.${bridge}`;
@@ -48,6 +79,7 @@ function foreignMarker(bridge: string): string {
  */
 export async function deleteBridge(bridge: string): Promise<boolean> {
   if (linkExists(bridge) && readdirSync(`/sys/class/net/${bridge}/brif`).length > 0) return false;
+  await rm(readyMarker(bridge), { force: true });
   if (existsSync(foreignMarker(bridge))) {
     await removeForeignAllows(bridge);
     await rm(foreignMarker(bridge), { force: true });
@@ -87,4 +119,13 @@ export async function attachVeth(v: VethSpec, before: string[] = []): Promise<vo
     `link set ${v.ifname} up`,
     ...(v.gateway ? [`route add default via ${v.gateway} dev ${v.ifname}`] : []),
   ]);
+}
+
+/**
+ * The launcher's record for a pair (native/README.md): `veth HOSTIF PEERIF MAC MTU BRIDGE
+ * ADDR/PREFIX GATEWAY|-`, one line.
+ */
+export function vethRecord(v: Omit<VethSpec, 'pid'>): string {
+  return ['veth', v.hostVeth, v.ifname, v.mac, String(MTU), v.bridge, `${v.ip}/${v.prefix}`, v.gateway]
+    .map((f, i) => (i === 0 ? f : encodeField(f))).join(' ') + '\n';
 }

@@ -10,23 +10,26 @@
  *                                 tspod), and removes bridges and rules nobody uses
  *
  * Order of acquisition, under the network lock: lease (saved first, so a crash at any later step
- * leaves something reconcile finds) → bridge → nftables → veth → address inside → hosts files.
+ * leaves something reconcile finds) → bridge and nftables (only when the bridge is not set up yet;
+ * a container's port rules when it publishes ports) → hosts files; then, after the lock, the
+ * launcher creates the veth pair and configures it inside before it releases the init (the
+ * `veth` record, leaseVethRecord(); network connect does that step under the lock with `ip`).
  */
 import { randomBytes } from 'node:crypto';
 import { fail, messageOf } from '../../util/errors.js';
 import { contains, formatIPv4, hostRange, macFor, overlaps, parseIPv4, parseSubnet } from './addr.js';
-import { attachVeth, bridgeLines, deleteBridge, deleteLink, linkExists, prepareBridgeHost } from './bridge.js';
+import { attachVeth, bridgeReady, deleteBridge, deleteLink, ensureBridge, linkExists, markBridgeReady, prepareBridgeHost, vethRecord } from './bridge.js';
 import { checkBridgeName, DEFAULT_NETWORK, loadNetworkConfig, subnetAndGateway, type NetworkConfig } from './config.js';
 import { baseHosts, writePeers } from './etc.js';
-import { installFirewall, removeNetworkFirewall, removePorts } from './nft.js';
+import { firewallBackend, installFirewall, removeNetworkFirewall, removePorts } from './nft.js';
 import { allocatePorts, type PortRequest } from './ports.js';
-import { checkNetworkName, leaseAlive, liveClaims, NetworkStore, saveClaims, processStartTime, type Lease, type NetworkDef, type PortMapping } from './store.js';
+import { checkNetworkName, claimOf, leaseAlive, liveClaims, NetworkStore, saveClaims, processStartTime, type Lease, type NetworkDef, type PortMapping } from './store.js';
 
 export type { Lease, NetworkDef, PortMapping, PortRequest };
 export { parsePublish, exposedPorts } from './ports.js';
 export { writeEtcFiles, parseAddHost, checkDns, containerResolvConf, type DnsOptions, type EtcFiles, type NetworkKind } from './etc.js';
 export { loadNetworkConfig, DEFAULT_NETWORK } from './config.js';
-export { processStartTime } from './store.js';
+export { processStartTime, leaseAlive } from './store.js';
 
 /** What --network asks for. */
 export type NetworkChoice =
@@ -83,8 +86,24 @@ async function findNetwork(store: NetworkStore, cfg: NetworkConfig, name: string
   return def;
 }
 
+export interface AttachOptions {
+  /**
+   * The launcher creates the veth pair (the caller sends vethRecord(lease) with the go-ahead), so
+   * nothing runs here unless the bridge is new or ports are published; else (network connect of a
+   * running container) the pair is made now with `ip` and nsenter.
+   */
+  launcher?: boolean;
+  /** The process whose life keeps the lease, when not the init (a detached container's monitor). */
+  owner?: { pid: number; startTime: string };
+}
+
+/** The launcher's `veth` record for a lease made with { launcher: true }. */
+export function leaseVethRecord(l: Lease): string {
+  return vethRecord({ bridge: l.bridge, hostVeth: l.hostVeth, ifname: l.ifname, mac: l.mac, ip: l.ip, prefix: l.prefix, gateway: l.ifname === 'eth0' ? l.gateway : undefined });
+}
+
 /** Attaches a container (its init is `pid`) to a network; returns the lease. */
-export async function setupNetwork(root: string, req: AttachRequest, pid: number): Promise<Lease> {
+export async function setupNetwork(root: string, req: AttachRequest, pid: number, opts: AttachOptions = {}): Promise<Lease> {
   const store = storeFor(root);
   const cfg = await loadNetworkConfig();
   return store.locked(async () => {
@@ -106,24 +125,26 @@ export async function setupNetwork(root: string, req: AttachRequest, pid: number
       network: net.name, bridge: net.bridge, ip, prefix: subnet.prefix, gateway: net.gateway, mac: macFor(parseIPv4(ip)),
       containerId: req.containerId, containerName: req.containerName,
       ifname: `eth${n}`, hostVeth: `veth${req.containerId.slice(0, 9)}${n}`,
-      pid, startTime, ports,
+      pid, startTime, ...(opts.owner ? { ownerPid: opts.owner.pid, ownerStart: opts.owner.startTime } : {}), ports,
       aliases: [...new Set([req.containerName, req.containerId.slice(0, 12), ...(req.aliases ?? [])].filter(Boolean))],
       hostsFile: req.hostsFile,
     };
     await store.saveLeases([...leases, lease]);
-    await saveClaims([...claims, { bridge: net.bridge, ip, pid, startTime }]);
+    await saveClaims([...claims, claimOf(lease)]);
     try {
-      // Few child processes on the run path: one ip batch (bridge if new + veth), one nft
-      // transaction, one ip batch inside the namespace.
-      const creating = !linkExists(net.bridge);
-      const veth = { pid, bridge: net.bridge, hostVeth: lease.hostVeth, ifname: lease.ifname, mac: lease.mac, ip, prefix: subnet.prefix, gateway: n === 0 ? net.gateway : undefined };
-      if (creating) {
-        await attachVeth(veth, bridgeLines(net.bridge, net.gateway, subnet.prefix));
+      // No child process on the run path once the bridge is set up, unless ports are published
+      // (one nft transaction): the launcher makes the veth pair (native/netlink.c).
+      const backend = firewallBackend();
+      if (!bridgeReady(net.bridge, backend)) {
+        await ensureBridge(net.bridge, net.gateway, subnet.prefix);
         const extra = await prepareBridgeHost(net.bridge);
         await installFirewall(net.bridge, net.subnet, ports, ip, req.containerId, extra);
-      } else {
+        await markBridgeReady(net.bridge, backend);
+      } else if (ports.length) {
         await installFirewall(net.bridge, net.subnet, ports, ip, req.containerId);
-        await attachVeth(veth);
+      }
+      if (!opts.launcher) {
+        await attachVeth({ pid, bridge: net.bridge, hostVeth: lease.hostVeth, ifname: lease.ifname, mac: lease.mac, ip, prefix: subnet.prefix, gateway: n === 0 ? net.gateway : undefined });
       }
       if (req.hostsFile && n === 0) {
         const { writeFile } = await import('node:fs/promises');
@@ -184,7 +205,7 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
     if (l.ports.length) await step(() => removePorts(l.ports, l.ip, l.containerId));
   }
   const claimKey = (c: { bridge: string; ip: string; pid: number; startTime: string }) => `${c.bridge}/${c.ip}/${c.pid}/${c.startTime}`;
-  const goneClaims = new Set(gone.map(claimKey));
+  const goneClaims = new Set(gone.map((l) => claimKey(claimOf(l))));
   await saveClaims((await liveClaims()).filter((c) => !goneClaims.has(claimKey(c))));
   const key = (l: Lease) => `${l.containerId}/${l.network}`;
   const goneKeys = new Set(gone.map(key));

@@ -6,8 +6,9 @@
  *                   published ports. Written atomically; the only source of truth for IPAM.
  * A host-wide flock (/run/lock/tspod-network.lock) is held for every change of the above AND of the
  * host objects they describe (bridges, veths, nftables rules), so two tspod processes never race.
- * A lease is live while its container's init (pid + start time from /proc/PID/stat) exists; a lease
- * whose process is gone is stale, and reconcile() cleans it (a SIGKILLed tspod cannot leak one).
+ * A lease is live while its owner (the container's init, or a detached container's monitor: pid +
+ * start time from /proc/PID/stat) exists; a lease whose owner is gone is stale, and reconcile()
+ * cleans it (a SIGKILLed tspod cannot leak one).
  */
 import { closeSync, constants as fsc, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
@@ -52,6 +53,13 @@ export interface Lease {
   /** Host pid of the container's init and its start time (field 22 of /proc/PID/stat). */
   pid: number;
   startTime: string;
+  /**
+   * The process whose life keeps the lease, when it is not the init: a detached container's
+   * tspod-monitor, so that the lease (and the veth the monitor re-creates) outlives the restarts
+   * of its --restart policy.
+   */
+  ownerPid?: number;
+  ownerStart?: string;
   ports: PortMapping[];
   /** Names other containers on the network resolve to this address (user-defined networks). */
   aliases: string[];
@@ -191,6 +199,14 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
-export function leaseAlive(l: Pick<Lease, 'pid' | 'startTime'>): boolean {
+export function leaseAlive(l: Pick<Lease, 'pid' | 'startTime' | 'ownerPid' | 'ownerStart'>): boolean {
+  if (l.ownerPid !== undefined) return processStartTime(l.ownerPid) === l.ownerStart;
   return processStartTime(l.pid) === l.startTime;
+}
+
+/** The claim (store.ts Claim) a lease holds: its owner's pid and start time. */
+export function claimOf(l: Lease): Claim {
+  return l.ownerPid !== undefined
+    ? { bridge: l.bridge, ip: l.ip, pid: l.ownerPid, startTime: l.ownerStart ?? '' }
+    : { bridge: l.bridge, ip: l.ip, pid: l.pid, startTime: l.startTime };
 }
