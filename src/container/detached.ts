@@ -73,10 +73,17 @@ export interface DetachedStart {
 const KIND_CODES: Record<string, ErrorCode> = { '125': 'ELAUNCH', '126': 'ENOEXEC', '127': 'ENOCMD' };
 
 /**
+ * The onPid step of a detached start: `owner` is the monitor (pid + start time), which outlives the
+ * restarts of the init. It may return plan records (veth) for the launcher: they are sent with the
+ * go-ahead and appended to the plan the monitor replays.
+ */
+export type DetachedOnPid = (pid: number, owner?: { pid: number; startTime: number }) => Promise<void | string>;
+
+/**
  * Spawns the monitor for `plan` and resolves once the container's command was exec'd. The caller
  * has created `cgroup`; the init is placed in it before it runs anything of its own.
  */
-export async function startDetached(containerDir: string, plan: LaunchPlan, cgroup: Cgroup, onPid?: (pid: number) => Promise<void>, restartPolicy?: string,
+export async function startDetached(containerDir: string, plan: LaunchPlan, cgroup: Cgroup, onPid?: DetachedOnPid, restartPolicy?: string,
   onMonitor?: (monitorPid: number, monitorStart: number) => Promise<void>, exitCommand?: string[]): Promise<DetachedStart> {
   for (const f of [exitPath(containerDir), stoppedPath(containerDir), statePath(containerDir)]) await rm(f, { force: true });
   const text = serializePlan({ ...plan, sync: true });
@@ -120,8 +127,10 @@ export async function startDetached(containerDir: string, plan: LaunchPlan, cgro
             try {
               await cgroup.addProcess(n);
               if (process.env.TSPOD_TEST_CRASH_AT === 'pid') process.kill(process.pid, 'SIGKILL'); // see start.ts crashPoint
-              await onPid?.(n);
-              planOut.end('go\n');
+              // The records (veth) go with the go-ahead, and into the plan the monitor replays on a restart.
+              const records = (await onPid?.(n, monitorPid && monitorStart !== undefined ? { pid: monitorPid, startTime: monitorStart } : undefined)) || '';
+              if (records && restart.length) await writeFile(planTextPath(containerDir), text + records, { mode: 0o600 });
+              planOut.end(records + 'go\n');
             } catch (err) {
               try { process.kill(n, 'SIGKILL'); } catch { /* gone */ }
               planOut.destroy();

@@ -143,7 +143,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
       kept = true; // from here on the record belongs to create/start (start.ts)
       const nw = net;
       net = undefined; // attached at start's onPid step; released by reconcile/rm when the container ends
-      return await createDetached(opts.roots, containers, rec, plan, { limits, cgroupParent: opts.cgroupParent, restartPolicy: opts.restart }, !!opts.detach, (pid) => nw.attach(pid));
+      return await createDetached(opts.roots, containers, rec, plan, { limits, cgroupParent: opts.cgroupParent, restartPolicy: opts.restart }, !!opts.detach, (pid, owner) => nw.attach(pid, owner));
     }
 
     const cg = cgroup!;
@@ -151,7 +151,8 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     // A kept container can be started again (tspod start/restart, detached then) and shows its command.
     if (!opts.rm) base = await saveCreated(containers, rec, plan, { limits, cgroupParent: opts.cgroupParent });
     await containers.save({ ...base, state: 'running', cgroupPaths: [...cg.paths] });
-    const result = await withTerminal(opts, (term) => launch(plan, { ...term, onPid: async (pid) => { await cg.addProcess(pid); await nw.attach(pid); } }));
+    const result = await withTerminal(opts, (term) => launch(plan, { ...term, onPid: async (pid) => { await cg.addProcess(pid); return nw.attach(pid); } }));
+    (globalThis as any).__mark?.('launched');
     const oomKilled = await cg.oomKilled().catch(() => false);
     const exitCode = result.signal !== undefined ? 128 + result.signal : result.exitCode;
     if (!opts.rm) await containers.save({ ...base, foreground: undefined, state: 'exited', exitCode, oomKilled, finished: new Date().toISOString() });

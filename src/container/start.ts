@@ -14,7 +14,7 @@ import type { LaunchPlan } from '../runtime/plan.js';
 import { detectCgroups, type Cgroup, type CgroupLimits } from '../runtime/cgroups/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { TspodError, fail, messageOf } from '../util/errors.js';
-import { planPath, startDetached } from './detached.js';
+import { planPath, startDetached, type DetachedOnPid } from './detached.js';
 import { cliPath } from '../runtime/launcher.js';
 import { containerStore, isActive, reconcile, releaseRuntime } from './reconcile.js';
 import { attachSavedNetwork } from './network.js';
@@ -45,7 +45,7 @@ export async function loadPlan(containers: ContainerStore, id: string): Promise<
 }
 
 /** Starts a created or exited container detached; a running one is left alone. Returns the record. */
-export async function startContainer(roots: EngineRoots, ref: string, opts: { onPid?: (pid: number) => Promise<void>; beforeGo?: () => Promise<void> } = {}): Promise<ContainerRecord> {
+export async function startContainer(roots: EngineRoots, ref: string, opts: { onPid?: DetachedOnPid; beforeGo?: () => Promise<void> } = {}): Promise<ContainerRecord> {
   const containers = containerStore(roots);
   const found = await containers.find(ref);
   const { rec: locked, release } = await containers.lock(found.id);
@@ -59,7 +59,7 @@ export async function startContainer(roots: EngineRoots, ref: string, opts: { on
 }
 
 /** start with the lock held (also used by restart). */
-export async function startLocked(containers: ContainerStore, rec: ContainerRecord, onPid?: (pid: number) => Promise<void>, beforeGo?: () => Promise<void>): Promise<ContainerRecord> {
+export async function startLocked(containers: ContainerStore, rec: ContainerRecord, onPid?: DetachedOnPid, beforeGo?: () => Promise<void>): Promise<ContainerRecord> {
   const plan = await loadPlan(containers, rec.id);
   const driver = await detectCgroups();
   let cgroup: Cgroup;
@@ -85,7 +85,7 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
     crashPoint('record');
     const dir = containers.containerDir(rec.id);
     // Without a caller's hook (tspod start, restart): the network recorded at create time (network.ts).
-    const s = await startDetached(dir, plan, cgroup, thenBeforeGo(onPid ?? ((pid) => attachSavedNetwork(dirname(containers.dir), rec, dir, pid)), beforeGo), rec.restartPolicy,
+    const s = await startDetached(dir, plan, cgroup, thenBeforeGo(onPid ?? ((pid, owner) => attachSavedNetwork(dirname(containers.dir), rec, dir, pid, owner)), beforeGo), rec.restartPolicy,
       (monitorPid, monitorStart) => containers.save({ ...starting, monitorPid, monitorStart }),
       rec.autoRemove ? autoRemoveCommand(dirname(containers.dir), rec.id) : undefined);
     const running: ContainerRecord = { ...starting, ...s };
