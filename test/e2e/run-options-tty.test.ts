@@ -2,46 +2,25 @@
 // controlling terminal, like a user's shell): an interactive shell sees a terminal of the right size,
 // follows a resize, gets Ctrl-C as SIGINT for its foreground job and Ctrl-D as end of input, and
 // tspod exits with the shell's status.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { startFixtureRegistry, repoRoot, type FixtureRegistry } from '../support/registry.js';
-import { tspodEnv, TSPOD_BIN, type TspodEnv } from '../support/tspod.js';
+import { repoRoot } from '../support/registry.js';
+import { TSPOD_BIN } from '../support/tspod.js';
+import { useTspodSuite } from '../support/suite.js';
 import { isRoot, haveOverlay } from '../support/caps.js';
-import { mountsUnder } from '../support/leftovers.js';
-import { cgroupParent, cgroupsUnder, processesUnder, removeParent } from '../support/mycgroups.js';
 
 const gate = isRoot() ?? haveOverlay();
-const PARENT = cgroupParent('tty');
 type Step = { expect: string; timeout?: number } | { send: string } | { resize: [number, number] } | { sleep: number };
 
 describe.skipIf(gate)('run -t (issue 5)', () => {
-  let registry: FixtureRegistry;
-  let t: TspodEnv;
-
-  beforeAll(async () => {
-    registry = await startFixtureRegistry();
-    t = tspodEnv({ mirrorUrl: registry.url });
-    expect((await t.run(['pull', 'busybox'])).code).toBe(0);
-  });
-
-  afterAll(async () => {
-    try {
-      expect(mountsUnder(t.root)).toEqual([]);
-      expect(processesUnder(PARENT)).toEqual([]);
-      expect(cgroupsUnder(PARENT)).toEqual([]);
-    } finally {
-      removeParent(PARENT);
-      t?.cleanup();
-      await registry?.stop();
-    }
-  });
+  const s = useTspodSuite('tty', { pull: ['busybox'] });
 
   function onPty(args: string[], steps: Step[], size: [number, number] = [24, 80]): Promise<{ out: string; exit: number }> {
     return new Promise((resolve, reject) => {
       execFile('python3', [join(repoRoot(), 'test', 'support', 'ptydrive.py'), String(size[0]), String(size[1]), JSON.stringify(steps), '--',
-        process.execPath, TSPOD_BIN, 'run', '--rm', '--network', 'none', '--cgroup-parent', PARENT, ...args],
-      { env: t.env, timeout: 90_000 }, (err, stdout) => {
+        process.execPath, TSPOD_BIN, 'run', '--rm', '--network', 'none', '--cgroup-parent', s.parent, ...args],
+      { env: s.t.env, timeout: 90_000 }, (err, stdout) => {
         const m = /\nEXIT (-?\d+)\n$/.exec(stdout);
         if (!m) return reject(new Error(`ptydrive: ${err?.message ?? ''}\n${stdout}`));
         resolve({ out: stdout.slice(0, m.index).replace(/\r/g, ''), exit: Number(m[1]) });
@@ -90,7 +69,7 @@ describe.skipIf(gate)('run -t (issue 5)', () => {
     expect(r.out).toContain('out-is-a-tty');
     expect(r.out).toContain('in-is-a-tty');
     // -it needs a terminal on stdin, as docker's "the input device is not a TTY"
-    const noTty = await t.run(['run', '--rm', '--network', 'none', '--cgroup-parent', PARENT, '-it', 'busybox', 'true'], { input: '' });
+    const noTty = await s.t.run(['run', '--rm', '--network', 'none', '--cgroup-parent', s.parent, '-it', 'busybox', 'true'], { input: '' });
     expect(noTty.code).toBe(125);
     expect(noTty.stderr.trim()).toBe('tspod: run -it: the input device is not a TTY');
 

@@ -5,32 +5,27 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startFixtureRegistry, repoRoot, type FixtureRegistry } from '../support/registry.js';
-import { tspodEnv, TSPOD_BIN, type TspodEnv, type TspodResult } from '../support/tspod.js';
+import { repoRoot } from '../support/registry.js';
+import { TSPOD_BIN, type TspodResult } from '../support/tspod.js';
+import { useTspodSuite } from '../support/suite.js';
 import { isRoot, haveOverlay } from '../support/caps.js';
-import { mountsUnder } from '../support/leftovers.js';
-import { cgroupParent, cgroupsUnder, processesUnder, removeParent } from '../support/mycgroups.js';
+import { cgroupsUnder, processesUnder } from '../support/mycgroups.js';
 
 const gate = isRoot() ?? haveOverlay();
-const PARENT = cgroupParent('runopts');
 
 describe.skipIf(gate)('run options (issue 5)', () => {
-  let registry: FixtureRegistry;
-  let t: TspodEnv;
+  const s = useTspodSuite('runopts', { pull: ['busybox'] });
   let tmp: string;
 
   beforeAll(async () => {
-    registry = await startFixtureRegistry();
-    t = tspodEnv({ mirrorUrl: registry.url });
     tmp = mkdtempSync(join(repoRoot(), '.tspod-test', 'runopts-'));
-    expect((await t.run(['pull', 'busybox'])).code).toBe(0);
     // An image with a user in two supplementary groups and a populated /data: busybox's rootfs, exported,
     // changed on the host and imported with its "./" entry. (Not `tspod commit`: its layers currently
     // lack a "./" entry, and the unpacked layer's root ends up 0700 — reported to the lead.)
-    expect((await t.run(['run', '--name', 'mkusers', '--network', 'none', '--cgroup-parent', PARENT, 'busybox', 'true'])).code).toBe(0);
+    expect((await s.t.run(['run', '--name', 'mkusers', '--network', 'none', '--cgroup-parent', s.parent, 'busybox', 'true'])).code).toBe(0);
     const exported = join(tmp, 'busybox.tar');
-    expect((await t.run(['export', 'mkusers', '-o', exported])).code).toBe(0);
-    expect((await t.run(['rm', 'mkusers'])).code).toBe(0);
+    expect((await s.t.run(['export', 'mkusers', '-o', exported])).code).toBe(0);
+    expect((await s.t.run(['rm', 'mkusers'])).code).toBe(0);
     const rootfs = join(tmp, 'users-rootfs');
     mkdirSync(rootfs);
     execFileSync('tar', ['-xf', exported, '-C', rootfs]);
@@ -40,25 +35,16 @@ describe.skipIf(gate)('run options (issue 5)', () => {
       'mkdir -p home/app data/sub', 'echo seeded > data/file', 'echo deep > data/sub/f', 'ln -s file data/link', 'chown -R 1000:1000 data home/app', 'chmod 750 data', 'chmod 755 .',
     ].join(' && ')], { cwd: rootfs });
     execFileSync('tar', ['--numeric-owner', '-cf', join(tmp, 'users.tar'), '-C', rootfs, '.']);
-    const imp = await t.run(['import', join(tmp, 'users.tar'), 'localhost/users:1']);
+    const imp = await s.t.run(['import', join(tmp, 'users.tar'), 'localhost/users:1']);
     expect(imp.code, imp.stderr).toBe(0);
   });
 
-  afterAll(async () => {
-    try {
-      expect(mountsUnder(t.root)).toEqual([]);
-      expect(processesUnder(PARENT)).toEqual([]);
-      expect(cgroupsUnder(PARENT)).toEqual([]);
-    } finally {
-      removeParent(PARENT);
-      t?.cleanup();
-      if (tmp) rmSync(tmp, { recursive: true, force: true });
-      await registry?.stop();
-    }
+  afterAll(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  const runArgs = (flags: string[], image: string, cmd: string[]) => ['run', '--rm', '--network', 'none', '--cgroup-parent', PARENT, ...flags, image, ...cmd];
-  const sh = (flags: string[], script: string, image = 'busybox') => t.run(runArgs(flags, image, ['sh', '-c', script]));
+  const runArgs = (flags: string[], image: string, cmd: string[]) => ['run', '--rm', '--network', 'none', '--cgroup-parent', s.parent, ...flags, image, ...cmd];
+  const sh = (flags: string[], script: string, image = 'busybox') => s.t.run(runArgs(flags, image, ['sh', '-c', script]));
 
   describe('users', () => {
     it('-u nobody, -u 1000:1000 and a name from the image get the right ids, groups and HOME', async () => {
@@ -81,9 +67,9 @@ describe.skipIf(gate)('run options (issue 5)', () => {
   it('-e, --env-file, -w (created) and --entrypoint as docker', async () => {
     const envFile = join(tmp, 'env');
     writeFileSync(envFile, 'A=1\n# a comment\n\nB=two words\nFROM_CALLER\n');
-    const r = await t.run(runArgs(['--env-file', envFile, '-e', 'B=override', '-w', '/made/here'], 'busybox', ['sh', '-c', 'echo "$A|$B|$FROM_CALLER"; pwd']), { env: { FROM_CALLER: 'caller' } });
+    const r = await s.t.run(runArgs(['--env-file', envFile, '-e', 'B=override', '-w', '/made/here'], 'busybox', ['sh', '-c', 'echo "$A|$B|$FROM_CALLER"; pwd']), { env: { FROM_CALLER: 'caller' } });
     expect(r.stdout, r.stderr).toBe('1|override|caller\n/made/here\n');
-    const ep = await t.run(runArgs(['--entrypoint', 'echo'], 'busybox', ['hi', 'there']));
+    const ep = await s.t.run(runArgs(['--entrypoint', 'echo'], 'busybox', ['hi', 'there']));
     expect(ep.stdout).toBe('hi there\n');
     // (a missing --env-file is not checked here: Node 20 itself exits 9 on "--env-file MISSING" anywhere in
     // argv, before tspod runs — a Node bug, see docs/run-options.md; test/unit/runtime/options.test.ts covers tspod's error)
@@ -106,7 +92,7 @@ describe.skipIf(gate)('run options (issue 5)', () => {
 
     /** Starts `tspod run`, waits for the container's marker line, sends a signal to the client. */
     async function signalled(flags: string[], script: string, sig: NodeJS.Signals): Promise<TspodResult> {
-      const child = spawn(process.execPath, [TSPOD_BIN, ...runArgs(flags, 'busybox', ['sh', '-c', script])], { env: t.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [TSPOD_BIN, ...runArgs(flags, 'busybox', ['sh', '-c', script])], { env: s.t.env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -132,19 +118,19 @@ describe.skipIf(gate)('run options (issue 5)', () => {
     });
 
     it('Ctrl-C (SIGINT) stops it, and --rm still removes the container, its snapshot and cgroup when the client is signalled', async () => {
-      const before = readdirSync(join(t.root, 'store', 'snapshots')).length;
+      const before = readdirSync(join(s.t.root, 'store', 'snapshots')).length;
       const int = await signalled(['--init'], 'echo ready; sleep 30', 'SIGINT');
       expect(int.code).toBe(130);
       const hup = await signalled(['--init', '--name', 'hup-me'], 'echo ready; sleep 30', 'SIGHUP');
       expect(hup.code).toBe(129);
-      expect(readdirSync(join(t.root, 'store', 'snapshots')).length).toBe(before);
-      const ps = await t.run(['ps', '-a']);
+      expect(readdirSync(join(s.t.root, 'store', 'snapshots')).length).toBe(before);
+      const ps = await s.t.run(['ps', '-a']);
       expect(ps.stdout).toMatch(/NAMES/);
       expect(ps.stdout).not.toContain('hup-me');
-      expect(readdirSync(join(t.root, 'containers')).filter((id) => existsSync(join(t.root, 'containers', id, 'container.json'))
-        && readFileSync(join(t.root, 'containers', id, 'container.json'), 'utf8').includes('"hup-me"'))).toEqual([]);
-      expect(processesUnder(PARENT)).toEqual([]);
-      expect(cgroupsUnder(PARENT)).toEqual([]);
+      expect(readdirSync(join(s.t.root, 'containers')).filter((id) => existsSync(join(s.t.root, 'containers', id, 'container.json'))
+        && readFileSync(join(s.t.root, 'containers', id, 'container.json'), 'utf8').includes('"hup-me"'))).toEqual([]);
+      expect(processesUnder(s.parent)).toEqual([]);
+      expect(cgroupsUnder(s.parent)).toEqual([]);
     });
   });
 
@@ -185,47 +171,47 @@ describe.skipIf(gate)('run options (issue 5)', () => {
     });
 
     it('a named volume: created, seeded from the image on first use, survives the container, in use until its container is removed', async () => {
-      expect((await t.run(['volume', 'create', 'vol1'])).stdout).toBe('vol1\n');
+      expect((await s.t.run(['volume', 'create', 'vol1'])).stdout).toBe('vol1\n');
       const w = await sh(['-v', 'vol1:/data'], 'ls -A /data | wc -l; echo one > /data/x');
       expect(w.stdout).toBe('0\n'); // busybox has no /data: nothing to seed
       const r2 = await sh(['--mount', 'type=volume,source=vol1,target=/v'], 'cat /v/x');
       expect(r2.stdout).toBe('one\n');
-      const ls = await t.run(['volume', 'ls']);
+      const ls = await s.t.run(['volume', 'ls']);
       expect(ls.stdout).toMatch(/^DRIVER\s+VOLUME NAME\nlocal\s+vol1\n$/);
-      const inspect = JSON.parse((await t.run(['volume', 'inspect', 'vol1'])).stdout) as { Name: string; Mountpoint: string; Driver: string }[];
-      expect(inspect[0]).toMatchObject({ Name: 'vol1', Driver: 'local', Mountpoint: join(t.root, 'volumes', 'vol1', '_data') });
+      const inspect = JSON.parse((await s.t.run(['volume', 'inspect', 'vol1'])).stdout) as { Name: string; Mountpoint: string; Driver: string }[];
+      expect(inspect[0]).toMatchObject({ Name: 'vol1', Driver: 'local', Mountpoint: join(s.t.root, 'volumes', 'vol1', '_data') });
       expect(readFileSync(join(inspect[0]!.Mountpoint, 'x'), 'utf8')).toBe('one\n');
 
       // seeded from the image's /data on first use: content, owner, mode, symlinks; not again later
-      const s1 = await t.run(runArgs(['-v', 'seeded:/data'], 'localhost/users:1', ['sh', '-c', 'cat /data/file /data/sub/f; readlink /data/link; stat -c "%u:%g %a" /data /data/file; echo changed > /data/file']));
+      const s1 = await s.t.run(runArgs(['-v', 'seeded:/data'], 'localhost/users:1', ['sh', '-c', 'cat /data/file /data/sub/f; readlink /data/link; stat -c "%u:%g %a" /data /data/file; echo changed > /data/file']));
       expect(s1.stdout, s1.stderr).toBe('seeded\ndeep\nfile\n1000:1000 750\n1000:1000 644\n');
-      const s2 = await t.run(runArgs(['--name', 'keeper', '-v', 'seeded:/data'], 'localhost/users:1', ['cat', '/data/file']).filter((a) => a !== '--rm'));
+      const s2 = await s.t.run(runArgs(['--name', 'keeper', '-v', 'seeded:/data'], 'localhost/users:1', ['cat', '/data/file']).filter((a) => a !== '--rm'));
       expect(s2.stdout).toBe('changed\n');
-      const busy = await t.run(['volume', 'rm', 'seeded']);
+      const busy = await s.t.run(['volume', 'rm', 'seeded']);
       expect(busy.code).toBe(1);
       expect(busy.stderr).toMatch(/volume is in use/);
-      expect((await t.run(['rm', 'keeper'])).code).toBe(0);
-      expect((await t.run(['volume', 'rm', 'seeded', 'vol1'])).stdout).toBe('seeded\nvol1\n');
-      expect(existsSync(join(t.root, 'volumes', 'vol1'))).toBe(false);
-      const gone = await t.run(['volume', 'inspect', 'vol1']);
+      expect((await s.t.run(['rm', 'keeper'])).code).toBe(0);
+      expect((await s.t.run(['volume', 'rm', 'seeded', 'vol1'])).stdout).toBe('seeded\nvol1\n');
+      expect(existsSync(join(s.t.root, 'volumes', 'vol1'))).toBe(false);
+      const gone = await s.t.run(['volume', 'inspect', 'vol1']);
       expect(gone.code).not.toBe(0);
       expect(gone.stderr).toMatch(/no such volume: vol1/);
     });
 
     it('an anonymous volume (-v /data) is seeded and removed with --rm', async () => {
-      const before = (await t.run(['volume', 'ls', '-q'])).stdout;
-      const r = await t.run(runArgs(['-v', '/data'], 'localhost/users:1', ['cat', '/data/file']));
+      const before = (await s.t.run(['volume', 'ls', '-q'])).stdout;
+      const r = await s.t.run(runArgs(['-v', '/data'], 'localhost/users:1', ['cat', '/data/file']));
       expect(r.stdout, r.stderr).toBe('seeded\n');
-      expect((await t.run(['volume', 'ls', '-q'])).stdout).toBe(before);
+      expect((await s.t.run(['volume', 'ls', '-q'])).stdout).toBe(before);
     });
   });
 
   it('--label, --stop-signal and --stop-timeout are recorded with the container (for stop, issue 7)', async () => {
-    const r = await t.run(runArgs(['--name', 'labelled', '--label', 'app=web', '-l', 'tier', '--stop-signal', 'usr1', '--stop-timeout', '3'], 'busybox', ['true']).filter((a) => a !== '--rm'));
+    const r = await s.t.run(runArgs(['--name', 'labelled', '--label', 'app=web', '-l', 'tier', '--stop-signal', 'usr1', '--stop-timeout', '3'], 'busybox', ['true']).filter((a) => a !== '--rm'));
     expect(r.code, r.stderr).toBe(0);
-    const dir = readdirSync(join(t.root, 'containers')).map((id) => join(t.root, 'containers', id, 'container.json')).find((f) => existsSync(f) && readFileSync(f, 'utf8').includes('"labelled"'))!;
+    const dir = readdirSync(join(s.t.root, 'containers')).map((id) => join(s.t.root, 'containers', id, 'container.json')).find((f) => existsSync(f) && readFileSync(f, 'utf8').includes('"labelled"'))!;
     expect(JSON.parse(readFileSync(dir, 'utf8'))).toMatchObject({ name: 'labelled', labels: { app: 'web', tier: '' }, stopSignal: 'SIGUSR1', stopTimeout: 3 });
-    expect((await t.run(['rm', 'labelled'])).code).toBe(0);
+    expect((await s.t.run(['rm', 'labelled'])).code).toBe(0);
     const bad = await sh(['--stop-signal', 'SIGNOPE'], 'true');
     expect(bad.code).toBe(125);
     expect(bad.stderr).toMatch(/invalid --stop-signal "SIGNOPE": unknown signal/);

@@ -5,14 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { startFixtureRegistry, repoRoot, type FixtureRegistry } from '../support/registry.js';
-import { tspodEnv, type TspodEnv } from '../support/tspod.js';
+import { repoRoot } from '../support/registry.js';
+import { useTspodSuite } from '../support/suite.js';
+import { processesUnder } from '../support/mycgroups.js';
 import { isRoot, haveOverlay } from '../support/caps.js';
-import { mountsUnder } from '../support/leftovers.js';
-import { cgroupParent, cgroupsUnder, processesUnder, removeParent } from '../support/mycgroups.js';
 
 const gate = isRoot() ?? haveOverlay();
-const PARENT = cgroupParent('security');
 const REFERENCE = join(repoRoot(), '..', 'shared', 'reference', 'docker-seccomp-default.json');
 
 /** The capability sets of /proc/self/status as a map. */
@@ -27,35 +25,22 @@ function status(out: string): Record<string, string> {
 const probes = (out: string) => Object.fromEntries(out.trim().split('\n').filter((l) => /^\S+ \S+$/.test(l)).map((l) => l.split(' ') as [string, string]));
 
 describe.skipIf(gate)('security defaults (issue 5)', () => {
-  let registry: FixtureRegistry;
-  let t: TspodEnv;
+  const s = useTspodSuite('security', { pull: ['busybox'] });
   let tmp: string;
   let probe: string;
 
-  beforeAll(async () => {
-    registry = await startFixtureRegistry();
-    t = tspodEnv({ mirrorUrl: registry.url });
+  beforeAll(() => {
     tmp = mkdtempSync(join(repoRoot(), '.tspod-test', 'sec-'));
     probe = join(tmp, 'sysprobe');
     execFileSync('gcc', ['-static', '-O2', '-o', probe, join(repoRoot(), 'test', 'support', 'sysprobe.c')]);
-    expect((await t.run(['pull', 'busybox'])).code).toBe(0);
   });
 
-  afterAll(async () => {
-    try {
-      expect(mountsUnder(t.root)).toEqual([]);
-      expect(processesUnder(PARENT)).toEqual([]);
-      expect(cgroupsUnder(PARENT)).toEqual([]);
-    } finally {
-      removeParent(PARENT);
-      t?.cleanup();
-      if (tmp) rmSync(tmp, { recursive: true, force: true });
-      await registry?.stop();
-    }
+  afterAll(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
   const run = (flags: string[], script: string) =>
-    t.run(['run', '--rm', '--network', 'none', '--cgroup-parent', PARENT, '-v', `${probe}:/sysprobe:ro`, ...flags, 'busybox', 'sh', '-c', script]);
+    s.t.run(['run', '--rm', '--network', 'none', '--cgroup-parent', s.parent, '-v', `${probe}:/sysprobe:ro`, ...flags, 'busybox', 'sh', '-c', script]);
   const STATUS = "grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status";
   const BLOCKED = 'keyctl add_key unshare-user clone-newuser mount kexec_load reboot sethostname';
 
@@ -172,11 +157,11 @@ describe.skipIf(gate)('security defaults (issue 5)', () => {
   });
 
   it('the container cannot reach the launcher binary through /proc (CVE-2019-5736): it is a sealed memfd outside the pid namespace', async () => {
-    const sleeper = t.run(['run', '--rm', '--network', 'none', '--cgroup-parent', PARENT, 'busybox', 'sh', '-c', 'ls -l /proc/[0-9]*/exe 2>/dev/null | grep -c tspod; sleep 8']);
+    const sleeper = s.t.run(['run', '--rm', '--network', 'none', '--cgroup-parent', s.parent, 'busybox', 'sh', '-c', 'ls -l /proc/[0-9]*/exe 2>/dev/null | grep -c tspod; sleep 8']);
     let init: number | undefined;
     for (let i = 0; i < 300 && init === undefined; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      init = processesUnder(PARENT).find((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'sleep');
+      init = processesUnder(s.parent).find((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'sleep');
     }
     expect(init).toBeDefined();
     // the container's init's parent (in the host's view) is the launcher

@@ -2,7 +2,6 @@
 // engine config, so that tests never touch /var/lib/tspod or each other.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './registry.js';
 
