@@ -241,18 +241,23 @@ async function downloadAndUnpack(client: RegistryClient, store: Store, ref: Refe
       }
     };
     const downloaded = drainInto(body, 0, ingest, onProgress, sink).then(() => { tee.end(); }, (err) => { downloadFailed = true; tee.destroy(); throw err; });
-    const [down, unpack] = await Promise.allSettled([downloaded, unpacked]);
-    if (down.status === 'rejected' && unpackError === undefined) {
+    // The blob is verified, made durable and moved into blobs/ as soon as its last byte is in,
+    // while the unpack works through what is still queued (its fsync then costs no wall time).
+    let committing = false;
+    const stored = downloaded.then(async () => {
+      committing = true;
+      await ingest.commit();
+      committed = true;
+    });
+    const [down, unpack] = await Promise.allSettled([stored, unpacked]);
+    if (down.status === 'rejected' && !committing && unpackError === undefined) {
       if (!isRetryable(down.reason)) throw down.reason;
       await ingest.abort();
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { mode: 0o755 });
       return undefined;
     }
-    if (down.status === 'fulfilled') {
-      await ingest.commit(); // EDIGEST before any complaint about the content
-      committed = true;
-    }
+    if (down.status === 'rejected' && committing) throw down.reason; // EDIGEST before any complaint about the content
     if (unpack.status === 'rejected') throw unpack.reason;
     return unpack.value.diffId;
   } finally {

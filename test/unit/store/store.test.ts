@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Store } from '../../../store/index.js';
 import { sha256 } from '../../../src/util/digest.js';
 import { TspodError } from '../../../src/util/errors.js';
+import { addInodeFlags, FS_TOPDIR_FL, inodeFlags } from '../../../src/sys/fsflags.js';
 import { tempDir } from '../unpack/tar-fixtures.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
@@ -195,6 +196,35 @@ describe('Store: layers', () => {
     await s1.ensureLayer(chainId, diffId, null, fill);
     expect(fills).toBe(1);
     expect(readdirSync(join(s1.root, 'tmp'))).toEqual([]);
+  });
+
+  it('marks tmp/ an Orlov top directory (chattr +T) at the first unpack, where the file system has inode flags', async () => {
+    const s = await openStore();
+    const tmp = join(s.root, 'tmp');
+    const before = inodeFlags(tmp);
+    await s.ensureLayer(chainId, diffId, null, async (dir) => {
+      writeFileSync(join(dir, 'f'), 'x');
+      return diffId;
+    });
+    const after = inodeFlags(tmp);
+    if (before === undefined) {
+      expect(after).toBeUndefined(); // no inode flags here (tmpfs-like): placement is the file system's
+      return;
+    }
+    expect(before & FS_TOPDIR_FL).toBe(0);
+    expect(after! & FS_TOPDIR_FL).toBe(FS_TOPDIR_FL);
+    expect(execFileSync('lsattr', ['-d', tmp], { encoding: 'utf8' }).split(/\s+/)[0]).toContain('T'); // what chattr sees
+  });
+
+  it('addInodeFlags reports false where the file system refuses the flag, and throws for a missing dir', () => {
+    const shm = readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === '/dev/shm' && l.split(' ')[2] === 'tmpfs');
+    if (shm) {
+      const d = join('/dev/shm', `tspod-flags-${process.pid}`);
+      mkdirSync(d);
+      cleanups.push(() => execFileSync('rmdir', [d]));
+      expect(addInodeFlags(d, FS_TOPDIR_FL)).toBe(false);
+    }
+    expect(() => addInodeFlags('/nonexistent/tspod-flags', FS_TOPDIR_FL)).toThrow(/ENOENT/);
   });
 
   it('runs fill once across two processes', async () => {
