@@ -3,21 +3,12 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { isRoot, haveOverlay } from '../support/caps.js';
 import { useTspodSuite } from '../support/suite.js';
+import { until } from '../support/wait.js';
 
 const gate = isRoot() ?? haveOverlay();
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe.skipIf(gate)('run -d --rm and rm -v', () => {
   const s = useTspodSuite('autorm', { pull: ['busybox'] });

@@ -9,6 +9,7 @@ import { startFixtureRegistry, type FixtureRegistry } from '../support/registry.
 import { tspodEnv, TSPOD_BIN, type TspodEnv } from '../support/tspod.js';
 import { isRoot, haveOverlay } from '../support/caps.js';
 import { mountsUnder, findCgroups } from '../support/leftovers.js';
+import { until } from '../support/wait.js';
 
 // Other tspod instances may run on this host at the same time: leftovers are checked per container id.
 const created = new Set<string>();
@@ -49,15 +50,6 @@ function capEff(pid: number | string): string {
   return /^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe.skipIf(gate)('container life cycle end to end', () => {
   let registry: FixtureRegistry;
