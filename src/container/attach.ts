@@ -16,6 +16,7 @@ import { containerStore, isActive } from './reconcile.js';
 import { freshRecord } from './list.js';
 import { startContainer } from './start.js';
 import { waitContainer } from './wait.js';
+import { processStartTime } from '../state/proc.js';
 import {
   attachSocketPath, readAttachConfig, parseDetachKeys, DetachMatcher, FrameReader, frame, resizeFrame,
   FRAME_STDIN, FRAME_STDOUT, FRAME_STDERR, FRAME_EXIT,
@@ -80,10 +81,15 @@ export async function attachContainer(roots: EngineRoots, ref: string, opts: Att
       throw fail('ESTATE', `cannot attach to container ${ref}: its monitor does not answer on ${attachSocketPath(dir)}: ${messageOf(err)}`, err);
     }
   }
+  const monitor = (await containers.get(rec.id)) ?? rec;
   return session(sock, streams, { tty: cfg.tty, input, keys, signal: opts.signal }).then(async (r) => {
-    // No exit frame: the monitor is gone (killed); the container went with it, reconcile says how.
-    if (!r.detached && r.exitCode === undefined) return { detached: false, exitCode: await waitContainer(roots, rec.id) };
-    return r;
+    if (r.detached || r.exitCode !== undefined) return r;
+    // No exit frame. A monitor that still runs dropped us: we could not keep up with the output.
+    if (monitor.monitorPid && monitor.monitorStart !== undefined && processStartTime(monitor.monitorPid) === monitor.monitorStart) {
+      throw fail('ESTATE', `attach ${ref}: the container's monitor dropped this client, which could not keep up with the output (the container keeps running)`);
+    }
+    // The monitor is gone (killed): the container went with it, reconcile says how.
+    return { detached: false, exitCode: await waitContainer(roots, rec.id) };
   });
 }
 

@@ -220,6 +220,29 @@ describe.skipIf(gate)('attach (issue 7)', () => {
     expect((await s.t.run(['rm', '-f', name])).code).toBe(0);
   });
 
+  it('a client that cannot keep up is dropped; the container never waits for it', async () => {
+    const name = `slow-${process.pid}`;
+    expect((await s.t.run(['run', '-di', '--name', name, ...base(), 'busybox', 'sh', '-c',
+      'read go; yes "$(printf %01000d 0)" | head -c 4000000; echo flood-done; sleep 300'])).code).toBe(0);
+    const { monitorPid, dir } = record(name);
+    const slow = background(['attach', '--no-stdin', name]);
+    await until('the slow client to connect', () => clients(monitorPid) === 1);
+    slow.child.kill('SIGSTOP');
+    try {
+      // another client starts the flood and detaches at once (input, then ctrl-p ctrl-q)
+      const go = await s.t.run(['attach', name], { input: 'go\n\u0010\u0011' });
+      expect(go.code, go.stderr).toBe(0);
+      await until('the flood to reach the log', () => readFileSync(join(dir, 'json.log'), 'utf8').includes('flood-done'), 60_000);
+      expect(clients(monitorPid)).toBe(0);
+    } finally {
+      slow.child.kill('SIGCONT');
+    }
+    expect(await slow.done).toBe(1);
+    expect(slow.err()).toMatch(/dropped this client, which could not keep up/);
+    expect((await state(name)).Running).toBe(true);
+    expect((await s.t.run(['rm', '-f', name])).code).toBe(0);
+  });
+
   it('bad input: an unknown detach key, a terminal container attached from a pipe', async () => {
     const name = `bad-${process.pid}`;
     expect((await s.t.run(['run', '-dit', '--name', name, ...base(), 'busybox', 'sh'])).code).toBe(0);
