@@ -219,7 +219,11 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
       continue;
     }
     const subnet = formatIPv4((parseIPv4(l.ip) & ((0xffffffff << (32 - l.prefix)) >>> 0)) >>> 0) + '/' + l.prefix;
-    const lastBridge = (await liveClaims()).length === 0;
+    const claims = await liveClaims();
+    // Another data root's container holds an address on it (between two runs of a restart policy its
+    // veth, the kernel's sign of use, is gone): the bridge stays.
+    if (claims.some((c) => c.bridge === l.bridge)) continue;
+    const lastBridge = claims.length === 0;
     await step(async () => { if (await deleteBridge(l.bridge)) await removeNetworkFirewall(l.bridge, subnet, lastBridge); });
   }
   return failures;
@@ -257,7 +261,9 @@ async function reconcileLocked(store: NetworkStore, cfg: NetworkConfig): Promise
   for (const def of defs) {
     if (left.some((l) => l.network === def.name) || !linkExists(def.bridge)) continue;
     try {
-      if (await deleteBridge(def.bridge)) await removeNetworkFirewall(def.bridge, def.subnet, (await liveClaims()).length === 0);
+      const claims = await liveClaims();
+      if (claims.some((c) => c.bridge === def.bridge)) continue; // in use by another data root
+      if (await deleteBridge(def.bridge)) await removeNetworkFirewall(def.bridge, def.subnet, claims.length === 0);
     } catch (err) {
       failures.push(messageOf(err));
     }
