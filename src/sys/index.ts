@@ -1,12 +1,15 @@
 /**
- * The only module that calls into libc through koffi. Every call here is safe in a
+ * The only module that calls into libc (through native/sys.c's small Node-API module, or koffi). Every call here is safe in a
  * multithreaded process (DESIGN.md §2): no namespace changes, no fork. Calls are synchronous
  * and throw a TspodError('ESYS') "<call> <path>: <strerror>" with the errno name in `errno`.
  *
  * Everything else uses the `Sys` interface, so unit tests can pass a recording fake.
  */
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { TspodError } from '../util/errors.js';
 
 export const MS_RDONLY = 0x1;
@@ -68,10 +71,102 @@ function makedev(major: number, minor: number): bigint {
 
 let real: Sys | undefined;
 
-/** The real implementation, loaded on first use (koffi costs start-up time; commands that need no syscall never load it). */
+/** The native module's calls: a number >= 0 on success, -errno on failure (native/sys.c). */
+interface NativeSys {
+  flock(fd: number, op: number): number;
+  mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): number;
+  umount2(target: string, flags: number): number;
+  mknod(path: string, mode: number, major: number, minor: number): number;
+  lsetxattr(path: string, name: string, value: Uint8Array): number;
+  lgetxattr(path: string, name: string): Buffer | null | number;
+  llistxattr(path: string): Buffer | number;
+  strerror(errnum: number): string;
+}
+
+/**
+ * native/build/tspod-sys.node ($TSPOD_SYS_MODULE overrides), found like the launcher: next to the
+ * package.json above this module. Undefined when it is not built (then koffi does the calls).
+ */
+function loadNative(require: NodeRequire): NativeSys | undefined {
+  let path = process.env.TSPOD_SYS_MODULE;
+  if (!path) {
+    for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+      if (existsSync(join(dir, 'package.json'))) {
+        path = join(dir, 'native', 'build', 'tspod-sys.node');
+        break;
+      }
+      if (dirname(dir) === dir) return undefined;
+    }
+  }
+  try {
+    return require(path) as NativeSys;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Which implementation realSys() uses: the small native module, or koffi when it is not built. */
+export function realSysKind(): 'native' | 'koffi' {
+  realSys();
+  return realKind;
+}
+let realKind: 'native' | 'koffi' = 'koffi';
+
+/**
+ * The real implementation, loaded on first use. The native module (native/sys.c, a dlopen of a few
+ * KiB, ≈ 1 ms) is preferred; koffi (≈ 10 ms to load) is the fallback for a tree whose native part
+ * is not built yet.
+ */
 export function realSys(): Sys {
   if (real) return real;
   const require = createRequire(import.meta.url);
+  const n = loadNative(require);
+  if (n) {
+    realKind = 'native';
+    return (real = nativeSys(n));
+  }
+  return (real = koffiSys(require));
+}
+
+function nativeSys(n: NativeSys): Sys {
+  strerrorFn = (e) => n.strerror(e);
+  const check = (rc: number, call: string, path: string): void => {
+    if (rc < 0) throw new SysError(call, path, -rc);
+  };
+  const EWOULDBLOCK = osConstants.errno.EWOULDBLOCK as number;
+  return {
+    mount(source, target, fstype, flags, data) {
+      check(n.mount(source, target, fstype, flags, data), 'mount', target);
+    },
+    umount2(target, flags) {
+      check(n.umount2(target, flags), 'umount', target);
+    },
+    mknod(path, mode, major, minor) {
+      check(n.mknod(path, mode, major, minor), 'mknod', path);
+    },
+    lsetxattr(path, name, value) {
+      check(n.lsetxattr(path, name, Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)), `setxattr ${name}`, path);
+    },
+    lgetxattr(path, name) {
+      const r = n.lgetxattr(path, name);
+      if (typeof r === 'number') throw new SysError(`getxattr ${name}`, path, -r);
+      return r;
+    },
+    llistxattr(path) {
+      const r = n.llistxattr(path);
+      if (typeof r === 'number') throw new SysError('listxattr', path, -r);
+      return r.toString('latin1').split('\0').filter(Boolean);
+    },
+    flock(fd, op) {
+      const rc = n.flock(fd, op);
+      if (rc === 0) return true;
+      if (-rc === EWOULDBLOCK && op & LOCK_NB) return false;
+      throw new SysError('flock', `fd ${fd}`, -rc);
+    },
+  };
+}
+
+function koffiSys(require: NodeRequire): Sys {
   const koffi = require('koffi') as typeof import('koffi');
   const libc = koffi.load('libc.so.6');
   const cMount = libc.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)');
@@ -91,7 +186,7 @@ export function realSys(): Sys {
     if (Number(rc) < 0) throw new SysError(call, path, koffi.errno());
   };
 
-  real = {
+  return {
     mount(source, target, fstype, flags, data) {
       check(cMount(source, target, fstype, flags, data) as number, 'mount', target);
     },
@@ -136,5 +231,4 @@ export function realSys(): Sys {
       }
     },
   };
-  return real;
 }

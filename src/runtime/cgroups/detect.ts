@@ -40,7 +40,18 @@ function sameSet(a: string[], b: string[]): boolean {
  * hybrid where the cgroup2 mount is not used for controllers); else a cgroup2 mount → v2 (unified).
  * Groups nest under the caller's own cgroup in every hierarchy, read from /proc/self/cgroup.
  */
-export async function detectCgroups(opts: DetectOptions = {}): Promise<CgroupDriver> {
+export function detectCgroups(opts: DetectOptions = {}): Promise<CgroupDriver> {
+  // The host's answer is the same for the whole process (a command detects once per container it
+  // touches: rm -f of 50 would read the mount table 50 times). A failure is not kept.
+  if (opts.mountinfo === undefined && opts.selfCgroup === undefined && opts.root === undefined && opts.io === undefined) {
+    hostDriver ??= detect({}).catch((err) => { hostDriver = undefined; throw err; });
+    return hostDriver;
+  }
+  return detect(opts);
+}
+let hostDriver: Promise<CgroupDriver> | undefined;
+
+async function detect(opts: DetectOptions): Promise<CgroupDriver> {
   const io = opts.io ?? realCgroupIo;
   const mountinfoPath = opts.mountinfo ?? '/proc/self/mountinfo';
   const selfPath = opts.selfCgroup ?? '/proc/self/cgroup';

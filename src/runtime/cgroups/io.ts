@@ -1,37 +1,51 @@
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
 import { fail, isErrno, messageOf, TspodError } from '../../util/errors.js';
 import type { CgroupIo } from './types.js';
 
-/** The real cgroupfs. Writes open the existing file write-only (no O_CREAT, no O_TRUNC) and write once. */
+/** Runs a synchronous call and hands its outcome over as a promise (a throw becomes a rejection). */
+function now<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/**
+ * The real cgroupfs. Writes open the existing file write-only (no O_CREAT, no O_TRUNC) and write once.
+ * The calls are synchronous under the promise interface: cgroupfs lives in memory and answers in
+ * microseconds, while a thread-pool round trip per call cost ≈ 10–25 ms over the ≈ 100 calls of a
+ * v1 create + destroy (12 hierarchies, the device rules). The sleeps stay asynchronous.
+ */
 export const realCgroupIo: CgroupIo = {
-  readFile: (path) => fs.readFile(path, 'utf8'),
-  async writeFile(path, data) {
-    const fh = await fs.open(path, fsConstants.O_WRONLY);
+  readFile: (path) => now(() => readFileSync(path, 'utf8')),
+  writeFile: (path, data) => now(() => {
+    const fd = openSync(path, fsConstants.O_WRONLY);
     try {
-      await fh.write(data);
+      writeSync(fd, data);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
-  },
-  mkdir: (path) => fs.mkdir(path, { mode: 0o755 }),
-  rmdir: (path) => fs.rmdir(path),
-  async listDirs(path) {
+  }),
+  mkdir: (path) => now(() => { mkdirSync(path, { mode: 0o755 }); }),
+  rmdir: (path) => now(() => rmdirSync(path)),
+  listDirs: (path) => now(() => {
     try {
-      return (await fs.readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+      return readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return [];
       throw err;
     }
-  },
-  async exists(path) {
+  }),
+  exists: (path) => now(() => {
     try {
-      await fs.access(path);
+      accessSync(path);
       return true;
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return false;
       throw err;
     }
-  },
+  }),
   kill: (pid, signal) => {
     process.kill(pid, signal);
   },
