@@ -6,7 +6,7 @@
  * (if somehow alive), the cgroup (destroy kills leftovers and removes the directories). The
  * snapshot stays until rm. This is what makes `ps` true after a SIGKILL of anything.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { teardownNetwork } from '../runtime/network/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +17,7 @@ import { isAlive, signalProcess } from '../state/proc.js';
 import { detectCgroups, type Cgroup } from '../runtime/cgroups/index.js';
 import { TspodError, isErrno, messageOf } from '../util/errors.js';
 import { exitPath, isMarkedStopped, monitorState } from './detached.js';
+import { attachSocketPath } from './attach-io.js';
 import { childrenOf, processStartTime } from '../state/proc.js';
 import { access } from 'node:fs/promises';
 
@@ -68,6 +69,8 @@ export async function openCgroup(rec: ContainerRecord): Promise<Cgroup | undefin
 export async function releaseRuntime(rec: ContainerRecord, containers: ContainerStore): Promise<string[]> {
   const failures: string[] = [];
   if (rec.monitorPid && rec.monitorStart !== undefined) signalProcess(rec.monitorPid, rec.monitorStart, 'SIGKILL');
+  // The attach socket of a monitor that was killed (a monitor that ends removes its own).
+  await rm(attachSocketPath(containers.containerDir(rec.id)), { force: true }).catch(() => {});
   try {
     const cg = await openCgroup(rec);
     await cg?.destroy();

@@ -187,6 +187,7 @@ describe.skipIf(gate)('attach (issue 7)', () => {
     expect(await observer.done).toBe(137); // the container went with its monitor
     const ps = await s.t.run(['ps', '-a', '--filter', `name=${name}`]);
     expect(ps.stdout).toMatch(/Exited \(137\)/);
+    expect(sockets(rec.dir)).toEqual([]); // the killed monitor's socket went with reconcile
     const a = await s.t.run(['attach', name]);
     expect(a.code).toBe(1);
     expect(a.stderr).toMatch(/cannot attach to container .*: it is not running \(start it first\)\n$/);
