@@ -254,6 +254,11 @@ describe.skipIf(gate)('attach (issue 7)', () => {
     expect(p.code).toBe(1);
     expect(p.stderr).toMatch(/the input device is not a TTY/);
     expect((await state(name)).Running).toBe(true);
+    expect((await s.t.run(['pause', name])).code).toBe(0);
+    const paused = await s.t.run(['attach', '--no-stdin', name]);
+    expect(paused.code).toBe(1);
+    expect(paused.stderr).toMatch(/cannot attach to container .*: it is paused \(unpause it first\)/);
+    expect((await s.t.run(['unpause', name])).code).toBe(0);
     expect((await s.t.run(['rm', '-f', name])).code).toBe(0);
   });
 });
