@@ -131,6 +131,11 @@ function session(sock: Socket, streams: AttachStreams, o: { tty: boolean; input:
       else if (type === FRAME_EXIT) exitCode = Number(payload.toString('ascii'));
     }));
     sock.on('error', () => {});
+    // A reader of our output that went away (`tspod attach c | head -1`): let go, the container runs on.
+    const onOutErr = () => finish({ detached: true });
+    stdout.on('error', onOutErr);
+    stderr.on('error', onOutErr);
+    cleanups.push(() => { stdout.off('error', onOutErr); stderr.off('error', onOutErr); });
     sock.on('close', () => finish(exitCode === undefined ? { detached: false } : { detached: false, exitCode }));
 
     if (o.tty) {
