@@ -738,13 +738,13 @@ int main(int argc, char **argv)
 				break;
 			if (reaped && n == 0)
 				break;
+			attach_events(pfd + 4); /* first: a client that just connected gets this round's output */
 			if (pfd[1].revents)
 				pump(&so);
 			if (pfd[2].revents)
 				pump(&se);
 			if (pfd[3].revents)
 				pump(&st);
-			attach_events(pfd + 4);
 			if (pfd[0].revents) {
 				struct signalfd_siginfo si;
 				if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
