@@ -9,6 +9,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeField } from '../plan.js';
 import { execTool, ipBatch, ipBatchIn } from './exec.js';
 import { enableForwarding, firewallBackend, foreignAllowances, removeForeignAllows } from './nft.js';
@@ -88,8 +89,13 @@ export async function deleteBridge(bridge: string): Promise<boolean> {
   return true;
 }
 
-/** Deletes a link; one that is already gone (its namespace died) is fine. */
-export async function deleteLink(name: string): Promise<void> {
+/**
+ * Deletes a link; one that is already gone (its namespace died) is fine. `dying`: the container's
+ * init is gone, so the kernel is removing the pair with its namespace: wait a little for that
+ * before paying for an `ip` process.
+ */
+export async function deleteLink(name: string, dying = false): Promise<void> {
+  for (let waited = 0; dying && waited < 40 && linkExists(name); waited += 4) await sleep(4);
   if (!linkExists(name)) return;
   const r = await execTool('ip', ['link', 'del', name]);
   if (r.code !== 0 && linkExists(name)) throw new Error(`delete link ${name}: ${r.stderr.trim()}`);

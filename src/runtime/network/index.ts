@@ -201,7 +201,7 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
     }
   };
   for (const l of gone) {
-    await step(() => deleteLink(l.hostVeth));
+    await step(() => deleteLink(l.hostVeth, processStartTime(l.pid) !== l.startTime));
     if (l.ports.length) await step(() => removePorts(l.ports, l.ip, l.containerId));
   }
   const claimKey = (c: { bridge: string; ip: string; pid: number; startTime: string }) => `${c.bridge}/${c.ip}/${c.pid}/${c.startTime}`;
