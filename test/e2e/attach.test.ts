@@ -74,7 +74,7 @@ describe.skipIf(gate)('attach (issue 7)', () => {
       { expect: 'hi-3' },
       { expect: '30 90' },
       { resize: [40, 100] },
-      { sleep: 0.3 },
+      { sleep: 0.5 },
       { send: 'stty size\r' },
       { expect: '40 100' },
       { send: '\u0010\u0011' },
