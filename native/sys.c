@@ -21,6 +21,10 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 typedef struct napi_env__ *napi_env;
 typedef struct napi_value__ *napi_value;
@@ -211,13 +215,56 @@ static napi_value js_strerror(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/*
+ * cgroupDeviceProgram(dir, insns): loads insns (struct bpf_insn[], from src/runtime/cgroups/devices-bpf.ts)
+ * as a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup v2 directory dir, with
+ * BPF_F_ALLOW_MULTI so that programs of the parents (systemd's) still apply too. The attachment holds
+ * the program; it goes with the cgroup. 0 or -errno.
+ */
+static napi_value js_cgroup_device_program(napi_env env, napi_callback_info info) {
+  struct args a;
+  void *insns;
+  size_t len;
+  if (get_args(env, info, &a, 2)) return NULL;
+  int e = get_str(&a, 0, 0);
+  if (e) return num(env, e);
+  if (napi_get_buffer_info(env, a.argv[1], &insns, &len) != 0 || len == 0 || len % 8) {
+    napi_throw_type_error(env, NULL, "tspod-sys: cgroupDeviceProgram wants a Buffer of struct bpf_insn");
+    return NULL;
+  }
+  static const char license[] = "Apache-2.0";
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+  attr.insns = (uint64_t)(uintptr_t)insns;
+  attr.insn_cnt = (uint32_t)(len / 8);
+  attr.license = (uint64_t)(uintptr_t)license;
+  int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+  if (prog < 0) return num(env, -errno);
+  int dir = open(a.str[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) {
+    e = -errno;
+    close(prog);
+    return num(env, e);
+  }
+  memset(&attr, 0, sizeof attr);
+  attr.target_fd = (uint32_t)dir;
+  attr.attach_bpf_fd = (uint32_t)prog;
+  attr.attach_type = BPF_CGROUP_DEVICE;
+  attr.attach_flags = BPF_F_ALLOW_MULTI;
+  e = syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr) < 0 ? -errno : 0;
+  close(dir);
+  close(prog);
+  return num(env, e);
+}
+
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports);
 
 napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   static const struct { const char *name; napi_callback cb; } fns[] = {
     { "flock", js_flock }, { "mount", js_mount }, { "umount2", js_umount2 }, { "mknod", js_mknod },
     { "lsetxattr", js_lsetxattr }, { "lgetxattr", js_lgetxattr }, { "llistxattr", js_llistxattr },
-    { "strerror", js_strerror },
+    { "strerror", js_strerror }, { "cgroupDeviceProgram", js_cgroup_device_program },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

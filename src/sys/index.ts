@@ -40,6 +40,11 @@ export interface Sys {
   llistxattr(path: string): string[];
   /** flock(2) on an open fd; with LOCK_NB returns false when the lock is held elsewhere. */
   flock(fd: number, op: number): boolean;
+  /**
+   * Loads `insns` (struct bpf_insn[]) as a cgroup device program and attaches it to the cgroup v2
+   * directory `dir` (BPF_F_ALLOW_MULTI): the device policy of cgroup v2 (src/runtime/cgroups/devices-bpf.ts).
+   */
+  cgroupDeviceProgram(dir: string, insns: Uint8Array): void;
 }
 
 /** Error thrown by Sys calls; `errno` is the symbolic name (ENOENT, EBUSY, …). */
@@ -81,6 +86,7 @@ interface NativeSys {
   lgetxattr(path: string, name: string): Buffer | null | number;
   llistxattr(path: string): Buffer | number;
   strerror(errnum: number): string;
+  cgroupDeviceProgram(dir: string, insns: Buffer): number;
 }
 
 /**
@@ -163,6 +169,9 @@ function nativeSys(n: NativeSys): Sys {
       if (-rc === EWOULDBLOCK && op & LOCK_NB) return false;
       throw new SysError('flock', `fd ${fd}`, -rc);
     },
+    cgroupDeviceProgram(dir, insns) {
+      check(n.cgroupDeviceProgram(dir, Buffer.isBuffer(insns) ? insns : Buffer.from(insns.buffer, insns.byteOffset, insns.byteLength)), 'attach device program to cgroup', dir);
+    },
   };
 }
 
@@ -229,6 +238,11 @@ function koffiSys(require: NodeRequire): Sys {
         if (e === EWOULDBLOCK && op & LOCK_NB) return false;
         throw new SysError('flock', `fd ${fd}`, e);
       }
+    },
+    cgroupDeviceProgram(dir) {
+      // bpf(2) takes a union of pointers: the native module does it; this fallback is for a tree whose
+      // native part is not built, where no container can start anyway.
+      throw new SysError('attach device program to cgroup (needs native/build/tspod-sys.node)', dir, osConstants.errno.ENOSYS as number);
     },
   };
 }

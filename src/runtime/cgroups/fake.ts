@@ -35,6 +35,8 @@ const V1_UNLIMITED = 9223372036854771712n;
 export class FakeCgroupFs implements CgroupIo {
   readonly writes: { path: string; data: string }[] = [];
   readonly killed: { pid: number; signal: string }[] = [];
+  /** Device programs attached (cgroup v2), as the kernel would get them. */
+  readonly devicePrograms: { dir: string; insns: Buffer }[] = [];
   private readonly opts: Required<FakeOptions>;
 
   constructor(
@@ -177,7 +179,12 @@ export class FakeCgroupFs implements CgroupIo {
     if (signal === 'SIGKILL') this.removePid(pid);
   }
 
-  async sleep(): Promise<void> {
+  async attachDeviceProgram(dir: string, insns: Buffer): Promise<void> {
+    if (!existsSync(join(dir, 'cgroup.procs'))) throw errno('ENOENT', `open ${dir}`);
+    this.devicePrograms.push({ dir, insns });
+  }
+
+    async sleep(): Promise<void> {
     await new Promise((r) => setImmediate(r));
   }
 

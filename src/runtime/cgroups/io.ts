@@ -1,5 +1,6 @@
 import { accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
 import { fail, isErrno, messageOf, TspodError } from '../../util/errors.js';
+import { realSys } from '../../sys/index.js';
 import type { CgroupIo } from './types.js';
 
 /** Runs a synchronous call and hands its outcome over as a promise (a throw becomes a rejection). */
@@ -49,6 +50,7 @@ export const realCgroupIo: CgroupIo = {
   kill: (pid, signal) => {
     process.kill(pid, signal);
   },
+  attachDeviceProgram: (dir, insns) => now(() => realSys().cgroupDeviceProgram(dir, insns)),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 

@@ -18,7 +18,8 @@ export interface CgroupLimits {
   /**
    * Device access, as docker's device cgroup: allow rules such as "c 1:3 rwm" or "c *:* m"; when set,
    * every other device is denied (so CAP_MKNOD cannot open the host's disks). Unset: no restriction
-   * (--privileged). Enforced on cgroup v1; v2 needs an eBPF device program, not implemented yet.
+   * (--privileged). cgroup v1 writes them to devices.deny/allow; v2 attaches an eBPF device program
+   * compiled from them (devices-bpf.ts).
    */
   devices?: string[];
 }
@@ -86,5 +87,7 @@ export interface CgroupIo {
   exists(path: string): Promise<boolean>;
   /** process.kill; may throw ESRCH. */
   kill(pid: number, signal: NodeJS.Signals): void;
+  /** Attaches a cgroup device program (struct bpf_insn[]) to a cgroup v2 directory: v2's device policy. */
+  attachDeviceProgram(dir: string, insns: Buffer): Promise<void>;
   sleep(ms: number): Promise<void>;
 }

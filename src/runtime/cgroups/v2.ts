@@ -6,6 +6,7 @@ import {
 } from './common.js';
 import { causeOf, errnoOf, parseCount, parseKeyed, readOptional, readText, writeValue } from './io.js';
 import { sharesToWeight } from './parse.js';
+import { compileDeviceRules, encodeProgram } from './devices-bpf.js';
 import type { Cgroup, CgroupDriver, CgroupIo, CgroupLimits, CgroupOpenOptions, CgroupStats } from './types.js';
 
 /** The controllers tspod enables down to its groups (io is left alone: no limit uses it yet). */
@@ -109,6 +110,13 @@ export class V2Driver implements CgroupDriver {
     }
     if (l.cpuShares !== undefined) await writeValue(io, join(leaf, 'cpu.weight'), String(sharesToWeight(l.cpuShares)));
     if (l.pidsLimit !== undefined) await writeValue(io, join(leaf, 'pids.max'), l.pidsLimit > 0 ? String(l.pidsLimit) : 'max');
+    if (l.devices !== undefined) {
+      try {
+        await io.attachDeviceProgram(leaf, encodeProgram(compileDeviceRules(l.devices)));
+      } catch (err) {
+        throw fail('ESYS', `set the device policy of cgroup ${leaf}: ${causeOf(err)}`, err);
+      }
+    }
   }
 }
 

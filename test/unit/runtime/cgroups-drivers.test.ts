@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FakeCgroupFs, type FakeOptions } from '../../../src/runtime/cgroups/fake.js';
 import { V1Driver, type V1Hierarchy } from '../../../src/runtime/cgroups/v1.js';
 import { V2Driver } from '../../../src/runtime/cgroups/v2.js';
+import { compileDeviceRules, encodeProgram } from '../../../src/runtime/cgroups/devices-bpf.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'tspod-cgdrv-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -43,6 +44,20 @@ describe('v2 driver (fake cgroupfs)', () => {
     expect(existsSync(join(caller, 'tspod'))).toBe(false);
     expect(existsSync(caller)).toBe(true);
     expect(fs.killed).toEqual([]);
+  });
+
+  it('attaches the device policy as a program compiled from the rules, only when rules are given', async () => {
+    const { fs, driver } = await v2Tree();
+    const cg = await driver.create('dev', { devices: ['c *:* m', 'c 1:3 rwm'] });
+    expect(fs.devicePrograms).toHaveLength(1);
+    const { dir, insns } = fs.devicePrograms[0]!;
+    expect(dir).toBe(cg.paths[0]);
+    expect(insns).toEqual(encodeProgram(compileDeviceRules(['c *:* m', 'c 1:3 rwm'])));
+    await cg.destroy();
+    const open = await driver.create('privileged', {});
+    expect(fs.devicePrograms).toHaveLength(1); // --privileged: no rules, no program
+    await open.destroy();
+    await expect(driver.create('bad', { devices: ['c 1:3 x'] })).rejects.toThrow(/set device rule "c 1:3 x"/);
   });
 
   it('adds processes, reads stats and OOM kills, freezes and thaws', async () => {
