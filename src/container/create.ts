@@ -20,7 +20,7 @@ export async function createDetached(roots: EngineRoots, containers: ContainerSt
     throw fail('EINVAL', `invalid --restart "${opts.restartPolicy}": want no, always, unless-stopped or on-failure[:N]`);
   }
   await saveCreated(containers, rec, plan, opts);
-  if (start) await startContainer(roots, rec.id, { onPid });
+  if (start) await startContainer(roots, rec.id, { onPid, plan });
   return { id: rec.id, name: rec.name, exitCode: 0, oomKilled: false };
 }
 

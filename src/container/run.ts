@@ -108,12 +108,12 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     cgroupMade = !opts.detach && !opts.create
       ? detectCgroups().then((d) => d.create(id, limits, opts.cgroupParent ? { parent: opts.cgroupParent } : undefined))
         // Recorded at once, so that reconcile finds the group if this CLI is killed from here on.
-        .then(async (c) => { cgroup = c; await containers.save({ ...rec, cgroupPaths: [...c.paths] }); })
+        .then(async (c) => { cgroup = c; await containers.save({ ...rec, cgroupPaths: [...c.paths] }, { durable: false }); })
       : undefined;
     cgroupMade?.catch(() => {}); // its failure is reported where it is awaited
     const snapshot = await store.createSnapshot(id, image.chain, { image: image.imageId });
     const dir = containers.containerDir(id);
-    await saveAttachConfig(dir, { stdin: !!opts.interactive, tty: !!opts.tty }); // for start/attach (attach-io.ts)
+    await saveAttachConfig(dir, { stdin: !!opts.interactive, tty: !!opts.tty, stdinOnce: !!opts.interactive && !opts.detach }); // for start/attach (attach-io.ts)
     const rootfs = join(dir, 'rootfs');
     await mkdir(rootfs, { recursive: true });
     const hostname = opts.hostname ?? id.slice(0, 12);
@@ -150,9 +150,10 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     const nw = net;
     // A kept container can be started again (tspod start/restart, detached then) and shows its command.
     if (!opts.rm) base = await saveCreated(containers, rec, plan, { limits, cgroupParent: opts.cgroupParent });
-    await containers.save({ ...base, state: 'running', cgroupPaths: [...cg.paths] });
+    // Not durable (ContainerStore.save): after a power loss nothing of this run is left, and the record
+    // before it (durable) reconciles to exited the same way.
+    await containers.save({ ...base, state: 'running', cgroupPaths: [...cg.paths] }, { durable: false });
     const result = await withTerminal(opts, (term) => launch(plan, { ...term, onPid: async (pid) => { await cg.addProcess(pid); return nw.attach(pid); } }));
-    (globalThis as any).__mark?.('launched');
     const oomKilled = await cg.oomKilled().catch(() => false);
     const exitCode = result.signal !== undefined ? 128 + result.signal : result.exitCode;
     if (!opts.rm) await containers.save({ ...base, foreground: undefined, state: 'exited', exitCode, oomKilled, finished: new Date().toISOString() });

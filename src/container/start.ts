@@ -22,7 +22,6 @@ import { attachSavedNetwork } from './network.js';
 /** Saves what `start` needs: the plan, the limits and the command line. */
 export async function saveCreated(containers: ContainerStore, rec: ContainerRecord, plan: LaunchPlan,
   opts: { limits: CgroupLimits; cgroupParent?: string; restartPolicy?: string }): Promise<ContainerRecord> {
-  await writeFileAtomic(planPath(containers.containerDir(rec.id)), JSON.stringify(plan) + '\n', 0o600);
   const next: ContainerRecord = {
     ...rec,
     state: 'created',
@@ -32,7 +31,8 @@ export async function saveCreated(containers: ContainerStore, rec: ContainerReco
     args: plan.args.slice(1),
     restartPolicy: opts.restartPolicy,
   };
-  await containers.save(next);
+  // Both durable; written side by side, so their fsyncs share one journal commit.
+  await Promise.all([writeFileAtomic(planPath(containers.containerDir(rec.id)), JSON.stringify(plan) + '\n', 0o600), containers.save(next)]);
   return next;
 }
 
@@ -45,22 +45,23 @@ export async function loadPlan(containers: ContainerStore, id: string): Promise<
 }
 
 /** Starts a created or exited container detached; a running one is left alone. Returns the record. */
-export async function startContainer(roots: EngineRoots, ref: string, opts: { onPid?: DetachedOnPid; beforeGo?: () => Promise<void> } = {}): Promise<ContainerRecord> {
+export async function startContainer(roots: EngineRoots, ref: string, opts: { onPid?: DetachedOnPid; beforeGo?: () => Promise<void>; plan?: LaunchPlan } = {}): Promise<ContainerRecord> {
   const containers = containerStore(roots);
   const found = await containers.find(ref);
   const { rec: locked, release } = await containers.lock(found.id);
   try {
     const rec = await reconcile(containers, locked);
     if (isActive(rec)) return rec;
-    return await startLocked(containers, rec, opts.onPid, opts.beforeGo);
+    return await startLocked(containers, rec, opts.onPid, opts.beforeGo, opts.plan);
   } finally {
     release();
   }
 }
 
 /** start with the lock held (also used by restart). */
-export async function startLocked(containers: ContainerStore, rec: ContainerRecord, onPid?: DetachedOnPid, beforeGo?: () => Promise<void>): Promise<ContainerRecord> {
-  const plan = await loadPlan(containers, rec.id);
+export async function startLocked(containers: ContainerStore, rec: ContainerRecord, onPid?: DetachedOnPid, beforeGo?: () => Promise<void>,
+  given?: LaunchPlan): Promise<ContainerRecord> {
+  const plan = given ?? await loadPlan(containers, rec.id); // `given`: run -d has the plan it just saved
   const driver = await detectCgroups();
   let cgroup: Cgroup;
   try {
@@ -81,12 +82,12 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
   };
   try {
     crashPoint('cgroup');
-    await containers.save(starting);
+    await containers.save(starting, { durable: false }); // see ContainerStore.save: the final save below is durable
     crashPoint('record');
     const dir = containers.containerDir(rec.id);
     // Without a caller's hook (tspod start, restart): the network recorded at create time (network.ts).
     const s = await startDetached(dir, plan, cgroup, thenBeforeGo(onPid ?? ((pid, owner) => attachSavedNetwork(dirname(containers.dir), rec, dir, pid, owner)), beforeGo), rec.restartPolicy,
-      (monitorPid, monitorStart) => containers.save({ ...starting, monitorPid, monitorStart }),
+      (monitorPid, monitorStart) => containers.save({ ...starting, monitorPid, monitorStart }, { durable: false }),
       rec.autoRemove ? autoRemoveCommand(dirname(containers.dir), rec.id) : undefined);
     const running: ContainerRecord = { ...starting, ...s };
     crashPoint('started');

@@ -4,7 +4,7 @@
  * resolv.conf). Names are unique: a name is claimed by creating <root>/containers/names/<name>
  * with O_EXCL, which is atomic across processes without a lock.
  */
-import { mkdir, readFile, readdir, rm, readlink, symlink, rename } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, readlink, symlink, rename, writeFile } from 'node:fs/promises';
 import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LOCK_EX, LOCK_NB, LOCK_UN, realSys, type Sys } from '../sys/index.js';
@@ -113,8 +113,26 @@ export class ContainerStore {
     }
   }
 
-  async save(rec: ContainerRecord): Promise<void> {
-    await writeFileAtomic(join(this.containerDir(rec.id), 'container.json'), JSON.stringify(rec, null, 2) + '\n');
+  /**
+   * Writes the record atomically (temp file + rename: a reader or a SIGKILL sees the old record or
+   * the new one) and, by default, durably (fsync of the file and the directory). `durable: false`
+   * is for a state that exists only while this process lives and is superseded within milliseconds
+   * by a durable save (a start in progress: cgroup made, monitor spawned): it matters after a SIGKILL,
+   * which the rename covers, and not after a power loss, after which nothing of it runs and the last
+   * durable state reconciles the same way. It replaces a durable record (never the first write).
+   */
+  async save(rec: ContainerRecord, opts: { durable?: boolean } = {}): Promise<void> {
+    const path = join(this.containerDir(rec.id), 'container.json');
+    const text = JSON.stringify(rec, null, 2) + '\n';
+    if (opts.durable ?? true) return writeFileAtomic(path, text);
+    const tmp = join(this.containerDir(rec.id), `.container.json.${randomBytes(6).toString('hex')}.tmp`);
+    await writeFile(tmp, text, { flag: 'wx', mode: 0o644 });
+    try {
+      await rename(tmp, path);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
   }
 
   async get(id: string): Promise<ContainerRecord | undefined> {
