@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { fail } from '../../util/errors.js';
+import { fail, TspodError } from '../../util/errors.js';
 import {
   checkReusable, ensureChain, killPids, layout, layoutOfPath, memorySwapOf, pollUntil, teardown,
   validateLimits, withCleanup, type Layout,
@@ -25,14 +25,32 @@ export class V2Driver implements CgroupDriver {
     readonly base: string,
   ) {}
 
+  /**
+   * Nests the group under the caller's cgroup (`tspod/<name>`), or under --cgroup-parent. A caller's cgroup
+   * that has processes of its own (a login shell's session scope on a systemd host) cannot enable
+   * controllers below it (cgroup v2's no-internal-processes rule): when a limit needs one, the group is
+   * made at the top of the hierarchy instead (`/tspod/<name>`, where docker's cgroupfs driver puts its
+   * `/docker/<id>`); no process is ever moved out of the caller's cgroup.
+   */
   async create(name: string, limits: CgroupLimits, opts?: { parent?: string }): Promise<Cgroup> {
     validateLimits(limits);
-    const lay = layout(this.mountPoint, this.base, name, opts?.parent);
+    const busy = new Set<string>();
+    try {
+      return await this.createAt(layout(this.mountPoint, this.base, name, opts?.parent), limits, busy);
+    } catch (err) {
+      const callerBusy = opts?.parent === undefined && this.base !== this.mountPoint && busy.size > 0;
+      if (!callerBusy || !(err instanceof TspodError && err.code === 'EUNSUPPORTED')) throw err;
+      return this.createAt(layout(this.mountPoint, this.mountPoint, name), limits, new Set());
+    }
+  }
+
+  /** Creates the group at `lay`; `busy` collects the directories that refused controllers with EBUSY. */
+  private async createAt(lay: Layout, limits: CgroupLimits, busy: Set<string>): Promise<Cgroup> {
     await checkReusable(this.io, [lay.leaf], lay.label);
     const cg = new V2Cgroup(this.io, lay);
     /** Why a controller could not be enabled: the first failure on the way down. */
     const why = new Map<string, string>();
-    const enable = (dir: string) => this.enableControllers(dir, why);
+    const enable = (dir: string) => this.enableControllers(dir, why, busy);
     return withCleanup(async () => {
       await ensureChain(this.io, lay, { beforeChild: enable });
       const have = (await readText(this.io, join(lay.leaf, 'cgroup.controllers'))).trim().split(/\s+/);
@@ -64,7 +82,7 @@ export class V2Driver implements CgroupDriver {
    * Adds the wanted controllers that `dir` has to its subtree_control, so its children get them.
    * Failures are recorded, not thrown: only a limit that needs a missing controller fails the create.
    */
-  private async enableControllers(dir: string, why: Map<string, string>): Promise<void> {
+  private async enableControllers(dir: string, why: Map<string, string>, busy: Set<string>): Promise<void> {
     const available = (await readText(this.io, join(dir, 'cgroup.controllers'))).trim().split(/\s+/);
     const enabled = (await readText(this.io, join(dir, 'cgroup.subtree_control'))).trim().split(/\s+/);
     const missing: string[] = [];
@@ -86,6 +104,7 @@ export class V2Driver implements CgroupDriver {
         await this.io.writeFile(file, `+${c}`);
       } catch (err) {
         if (errnoOf(err) === 'ENOENT' && !(await this.io.exists(dir))) throw err; // removed under us: retry the chain
+        if (errnoOf(err) === 'EBUSY') busy.add(dir);
         const hint = errnoOf(err) === 'EBUSY'
           ? ' (cgroup v2 forbids enabling controllers below a cgroup that has processes of its own: run tspod from a cgroup without other processes, or pass a --cgroup-parent)'
           : '';

@@ -122,18 +122,37 @@ describe('v2 driver (fake cgroupfs)', () => {
     expect(existsSync(join(caller, 'tspod'))).toBe(false);
   });
 
-  it('a caller cgroup with processes of its own cannot delegate: limits fail clearly, nothing is left', async () => {
+  it('a caller cgroup with processes of its own cannot delegate: a group with limits goes to the top of the hierarchy', async () => {
+    const { fs, mount, caller, driver } = await v2Tree({ callerPids: [1] });
+    // Without limits the group nests under the caller as always (tracking, freeze, kill need no controller).
+    const plain = await driver.create('c5', {});
+    expect(plain.paths).toEqual([join(caller, 'tspod/c5')]);
+    expect(existsSync(join(plain.paths[0]!, 'memory.max'))).toBe(false);
+    await plain.destroy();
+    // With a limit: /tspod/<id> below the root (docker's cgroupfs layout), the caller's pids untouched.
+    const cg = await driver.create('c6', { memoryBytes: 32 * MiB });
+    expect(cg.paths).toEqual([join(mount, 'tspod/c6')]);
+    expect(read(join(mount, 'tspod/c6/memory.max'))).toBe(String(32 * MiB));
+    expect(existsSync(join(caller, 'tspod'))).toBe(false); // the failed attempt left nothing
+    expect(read(join(caller, 'cgroup.procs'))).toBe('1');
+    await cg.destroy();
+    expect(existsSync(join(mount, 'tspod'))).toBe(false);
+    // Reopened from its recorded path by a later command.
+    const again = await driver.create('c7', { pidsLimit: 5 });
+    const reopened = await driver.open('c7', { paths: again.paths });
+    await reopened.destroy();
+    expect(existsSync(join(mount, 'tspod'))).toBe(false);
+    expect(fs.killed).toEqual([]);
+  });
+
+  it('with --cgroup-parent below a busy caller, a limit fails clearly and nothing is left', async () => {
     const { caller, driver } = await v2Tree({ callerPids: [1] });
-    const err = await driver.create('c5', { memoryBytes: 32 * MiB }).catch((e: unknown) => e);
+    const err = await driver.create('c8', { memoryBytes: 32 * MiB }, { parent: 'jobs' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'EUNSUPPORTED' });
     expect((err as Error).message).toContain('the memory controller is not enabled');
     expect((err as Error).message).toContain('EBUSY');
     expect((err as Error).message).toContain('--cgroup-parent');
-    expect(existsSync(join(caller, 'tspod'))).toBe(false);
-    // Without limits the group still works (tracking, freeze, kill).
-    const cg = await driver.create('c5', {});
-    expect(existsSync(join(cg.paths[0]!, 'memory.max'))).toBe(false);
-    await cg.destroy();
+    expect(existsSync(join(caller, 'jobs/c8'))).toBe(false);
   });
 
   it('skips memory.swap.max without swap accounting and writes "max" for unlimited swap', async () => {
