@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { fail, messageOf } from '../../util/errors.js';
 import { contains, formatIPv4, hostRange, macFor, overlaps, parseIPv4, parseSubnet } from './addr.js';
-import { attachVeth, bridgeReady, deleteBridge, deleteLink, ensureBridge, linkExists, markBridgeReady, prepareBridgeHost, vethRecord } from './bridge.js';
+import { attachVeth, bridgeReady, deleteBridge, deleteLink, linkExists, markBridgeReady, setUpBridge, vethRecord } from './bridge.js';
 import { checkBridgeName, DEFAULT_NETWORK, loadNetworkConfig, subnetAndGateway, type NetworkConfig } from './config.js';
 import { baseHosts, writePeers } from './etc.js';
 import { firewallBackend, installFirewall, removeNetworkFirewall, removePorts } from './nft.js';
@@ -136,8 +136,7 @@ export async function setupNetwork(root: string, req: AttachRequest, pid: number
       // (one nft transaction): the launcher makes the veth pair (native/netlink.c).
       const backend = firewallBackend();
       if (!bridgeReady(net.bridge, backend)) {
-        await ensureBridge(net.bridge, net.gateway, subnet.prefix);
-        const extra = await prepareBridgeHost(net.bridge);
+        const extra = await setUpBridge(net.bridge, net.gateway, subnet.prefix);
         await installFirewall(net.bridge, net.subnet, ports, ip, req.containerId, extra);
         await markBridgeReady(net.bridge, backend);
       } else if (ports.length) {
@@ -224,7 +223,7 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
     // veth, the kernel's sign of use, is gone): the bridge stays.
     if (claims.some((c) => c.bridge === l.bridge)) continue;
     const lastBridge = claims.length === 0;
-    await step(async () => { if (await deleteBridge(l.bridge)) await removeNetworkFirewall(l.bridge, subnet, lastBridge); });
+    await step(async () => { await deleteBridge(l.bridge, () => removeNetworkFirewall(l.bridge, subnet, lastBridge)); });
   }
   return failures;
 }
@@ -263,7 +262,7 @@ async function reconcileLocked(store: NetworkStore, cfg: NetworkConfig): Promise
     try {
       const claims = await liveClaims();
       if (claims.some((c) => c.bridge === def.bridge)) continue; // in use by another data root
-      if (await deleteBridge(def.bridge)) await removeNetworkFirewall(def.bridge, def.subnet, claims.length === 0);
+      await deleteBridge(def.bridge, () => removeNetworkFirewall(def.bridge, def.subnet, claims.length === 0));
     } catch (err) {
       failures.push(messageOf(err));
     }
