@@ -24,8 +24,8 @@ export interface PushOptions {
   /** Where to push (default: the image's own name). */
   destination?: string;
   onEvent?: (e: PushEvent) => void;
-  /** For tests: thresholds of the uploader (monolithicMax, chunkSize). */
-  upload?: Pick<UploaderOptions, 'monolithicMax' | 'chunkSize'>;
+  /** Thresholds of the uploader (monolithicMax, chunkSize), and the environment for proxies and certs.d. */
+  upload?: Pick<UploaderOptions, 'monolithicMax' | 'chunkSize' | 'env'>;
   /** For tests: read the uploader's counters. */
   onStats?: (s: RegistryUploader['stats']) => void;
 }

@@ -3,10 +3,11 @@
  * mount a blob from another repository of the same registry, upload the rest monolithically (POST,
  * then one PUT with the bytes) or in chunks (POST, PATCH with Content-Range…, PUT ?digest=), and
  * finally PUT the manifest. Auth as for pull (the same Authenticator), with the scope
- * `repository:<name>:pull,push`. Mirrors are for pulls only: a push goes to the registry itself.
+ * `repository:<name>:pull,push`. Mirrors are for pulls only: a push goes to the registry itself, through
+ * the same transport as a pull (proxies from the environment, CA bundles and client certificates from
+ * certs.d: transport.ts).
  */
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import type { EngineConfig } from '../config/index.js';
 import type { Reference } from '../reference/index.js';
 import type { Descriptor, Digest } from '../oci/types.js';
@@ -15,6 +16,7 @@ import { fail } from '../util/errors.js';
 import { Authenticator, noCredentials, type CredentialSource } from './auth.js';
 import { registryBaseUrl } from './endpoints.js';
 import { DEFAULT_RETRY, discard, errorFromResponse, header, send, withRetry, type HttpResponse, type RetryPolicy } from './http.js';
+import { Transport } from './transport.js';
 
 export interface UploaderOptions {
   config: EngineConfig;
@@ -25,6 +27,8 @@ export interface UploaderOptions {
   monolithicMax?: number;
   /** Chunk size of a chunked upload (default 16 MiB). */
   chunkSize?: number;
+  /** Environment for proxies and TSPOD_CERTS_D (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface UploadStats {
@@ -48,7 +52,7 @@ export class RegistryUploader {
   readonly #userAgent: string;
   readonly #monolithicMax: number;
   readonly #chunkSize: number;
-  #agent: Promise<Dispatcher & { close(): Promise<void> }> | undefined;
+  readonly #transport: Transport;
 
   constructor(opts: UploaderOptions) {
     this.#config = opts.config;
@@ -57,21 +61,17 @@ export class RegistryUploader {
     this.#monolithicMax = opts.monolithicMax ?? 32 * 1024 * 1024;
     this.#chunkSize = opts.chunkSize ?? 16 * 1024 * 1024;
     if (!(this.#chunkSize > 0)) throw fail('EINVAL', `push: invalid chunk size ${this.#chunkSize}`);
+    this.#transport = new Transport({ connections: 4, ...(opts.env ? { env: opts.env } : {}) });
     this.#auth = new Authenticator({
-      dispatcher: () => this.#dispatcher(),
+      dispatcher: (url) => this.#transport.dispatcherFor(url),
       credentials: opts.credentials ?? noCredentials,
       retry: this.#retry,
       userAgent: this.#userAgent,
     });
   }
 
-  #dispatcher(): Promise<Dispatcher & { close(): Promise<void> }> {
-    this.#agent ??= import('undici').then(({ Agent }) => new Agent({ connections: 4 }));
-    return this.#agent;
-  }
-
   async close(): Promise<void> {
-    if (this.#agent) await (await this.#agent).close();
+    await this.#transport.close();
   }
 
   #base(ref: Reference): string {
@@ -84,7 +84,7 @@ export class RegistryUploader {
    */
   async #request(ref: Reference, what: string, method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH', url: URL,
     headers: Record<string, string>, body: Buffer | undefined, retry: RetryPolicy, scope?: string[]): Promise<HttpResponse> {
-    const dispatcher = await this.#dispatcher();
+    const dispatcher = await this.#transport.dispatcherFor(url);
     const origin = new URL(this.#base(ref)).origin;
     const sc = scope ?? [`repository:${ref.repository}:pull,push`];
     const h = { 'user-agent': this.#userAgent, ...headers };

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../../store/index.js';
 import { pullImage } from '../../../src/image/pull.js';
+import { pushImage } from '../../../src/image/push.js';
 import { RegistryClient } from '../../../src/registry/client.js';
 import { tlsFilesFor } from '../../../src/registry/transport.js';
 import { TspodError } from '../../../src/util/errors.js';
@@ -148,6 +149,26 @@ describe.skipIf(gate)('hosts: private CA over TLS, HTTP proxy', () => {
     expect(connects).toContain(fixture.host);
     connects.length = 0;
     await pull(img, {}, { HTTP_PROXY: proxyUrl, NO_PROXY: '127.0.0.1' });
+    expect(connects).toEqual([]);
+  });
+
+  it('a push takes the same transport as a pull: through HTTP_PROXY, around it for NO_PROXY', async () => {
+    const img = `${fixture.host}/${FIXTURE_IMAGES.busybox}`;
+    const store = await Store.open(mkdtempSync(join(base, 'store-')));
+    stores.push(store);
+    const client = new RegistryClient({ config: {}, env: {}, retry: { tries: 1 } });
+    try {
+      await pullImage(img, { store, config: {}, client, platform: 'linux/amd64' });
+    } finally {
+      await client.close();
+    }
+    connects.length = 0;
+    const dest = `${fixture.host}/tspod-test/pushed-through-proxy:1`;
+    const pushed = await pushImage(img, { store, config: {}, destination: dest, upload: { env: { HTTP_PROXY: proxyUrl } } });
+    expect(pushed.tag).toBe('1');
+    expect(connects).toContain(fixture.host);
+    connects.length = 0;
+    await pushImage(img, { store, config: {}, destination: dest, upload: { env: { HTTP_PROXY: proxyUrl, NO_PROXY: '127.0.0.1' } } });
     expect(connects).toEqual([]);
   });
 });
