@@ -140,6 +140,7 @@ export async function withRunOptions(
     ...o,
     mounts: resolved,
     stateDir: ctx.dir,
+    seccompCacheDir: join(ctx.roots.runroot, 'seccomp-cache'),
   }, { hostNetwork: ctx.hostNetwork, initBinary: initBinaryPath(launcherPath()) });
 }
 

@@ -13,6 +13,7 @@ import { fail, messageOf } from '../util/errors.js';
 import type { DeviceNode, LaunchPlan, MountFlag, MountSpec, RlimitSpec } from './plan.js';
 import { DEFAULT_CAPABILITIES } from './spec.js';
 import { loadProfile, seccompProgram } from './seccomp/index.js';
+import { cachedSeccompProgram } from './seccomp/cache.js';
 
 /** Capability numbers of linux/capability.h. */
 export const CAPABILITIES: Record<string, number> = {
@@ -315,6 +316,8 @@ export interface PlanOptions {
   tty?: boolean;
   /** Where the compiled seccomp program is written (the container's directory). */
   stateDir: string;
+  /** A folder that caches compiled seccomp programs (seccomp/cache.ts); none: compile every time. */
+  seccompCacheDir?: string;
 }
 
 /** Docker's default NOFILE (containerd's); the launcher clamps it to the caller's hard limit. */
@@ -348,7 +351,9 @@ export async function applyPlanOptions(plan: LaunchPlan, o: PlanOptions, ctx: { 
   const profile = o.privileged && security.seccomp === undefined ? undefined : await loadProfile(security.seccomp);
   if (profile) {
     const file = join(o.stateDir, 'seccomp.bpf');
-    await writeFile(file, seccompProgram(profile, caps.map((c) => `CAP_${c}`)));
+    const capNames = caps.map((c) => `CAP_${c}`);
+    const compile = () => seccompProgram(profile, capNames);
+    await writeFile(file, o.seccompCacheDir ? await cachedSeccompProgram(o.seccompCacheDir, profile, capNames, compile) : compile());
     out.seccompProgramPath = file;
   } else {
     delete out.seccompProgramPath;
