@@ -51,9 +51,15 @@ export async function pruneImages(opts: Common & { all?: boolean } = {}): Promis
   return withStore(opts.roots, (store) => pruneImagesInStore(store, { all: opts.all }));
 }
 
-/** Space used by the store (tspod system df). */
-export async function diskUsage(opts: Common = {}): Promise<StoreUsage & { images: number; activeImages: number }> {
-  return withStore(opts.roots, async (store) => {
+/** Space used by the store and the containers (tspod system df). */
+export async function diskUsage(opts: Common = {}): Promise<StoreUsage & {
+  images: number; activeImages: number;
+  /** docker's Containers row: all, running (or paused), and the writable layers of the stopped ones. */
+  containers: { total: number; active: number; reclaimable: number };
+}> {
+  const roots = opts.roots ?? defaultRoots();
+  const list = await listContainersIn(roots, { all: true });
+  return withStore(roots, async (store) => {
     const refs = await store.listRefs();
     const used = new Set((await store.listSnapshots()).map((s) => s.chain.join(' ')));
     let active = 0;
@@ -61,7 +67,10 @@ export async function diskUsage(opts: Common = {}): Promise<StoreUsage & { image
       const img = await loadImage(store, r.digest, r.name).catch(() => undefined);
       if (img && used.has(img.chain.join(' '))) active++;
     }
-    return { ...(await store.usage()), images: refs.length, activeImages: active };
+    const usage = await store.usage();
+    const running = list.filter((c) => c.state === 'running' || c.state === 'paused');
+    const reclaimable = list.filter((c) => !running.includes(c)).reduce((n, c) => n + (usage.snapshots.byId[c.id] ?? 0), 0);
+    return { ...usage, images: refs.length, activeImages: active, containers: { total: list.length, active: running.length, reclaimable } };
   });
 }
 

@@ -52,8 +52,8 @@ export interface GcResult {
 export interface StoreUsage {
   blobs: { count: number; bytes: number };
   layers: { count: number; bytes: number };
-  /** Container snapshots: the bytes in their upper dirs. */
-  snapshots: { count: number; bytes: number };
+  /** Container snapshots: the bytes in their upper dirs, in all and per snapshot (container id). */
+  snapshots: { count: number; bytes: number; byId: Record<string, number> };
   ingest: { count: number; bytes: number };
   /** What gc would free now. */
   reclaimable: { blobs: number; layers: number; ingest: number };
@@ -246,7 +246,7 @@ async function sweep(store: Store, m: Marks, opts: GcOptions): Promise<GcResult>
 /** Space used by the store, and what gc would reclaim (a dry run under the gc lock). */
 export async function storeUsage(store: Store): Promise<StoreUsage> {
   const u: StoreUsage = {
-    blobs: { count: 0, bytes: 0 }, layers: { count: 0, bytes: 0 }, snapshots: { count: 0, bytes: 0 },
+    blobs: { count: 0, bytes: 0 }, layers: { count: 0, bytes: 0 }, snapshots: { count: 0, bytes: 0, byId: {} },
     ingest: { count: 0, bytes: 0 }, reclaimable: { blobs: 0, layers: 0, ingest: 0 },
   };
   const blobDir = join(store.root, 'blobs', 'sha256');
@@ -261,7 +261,9 @@ export async function storeUsage(store: Store): Promise<StoreUsage> {
   }
   for (const id of await listDir(join(store.root, 'snapshots'))) {
     u.snapshots.count++;
-    u.snapshots.bytes += await diskUsage(join(store.root, 'snapshots', id, 'upper')).catch(() => 0);
+    const bytes = await diskUsage(join(store.root, 'snapshots', id, 'upper')).catch(() => 0);
+    u.snapshots.bytes += bytes;
+    u.snapshots.byId[id] = bytes;
   }
   for (const name of await listDir(join(store.root, 'ingest'))) {
     if (!HEX64.test(name)) continue;

@@ -21,7 +21,7 @@ export default class SystemDf extends TspodCommand {
     const reclaim = u.reclaimable.blobs + u.reclaimable.layers + u.reclaimable.ingest;
     process.stdout.write(table(['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], [
       ['Images', String(u.images), String(u.activeImages), humanSize(imageBytes), pct(reclaim, imageBytes)],
-      ['Containers', String(u.snapshots.count), '', humanSize(u.snapshots.bytes), ''],
+      ['Containers', String(u.containers.total), String(u.containers.active), humanSize(u.snapshots.bytes), pct(u.containers.reclaimable, u.snapshots.bytes)],
       ['  blobs', String(u.blobs.count), '', humanSize(u.blobs.bytes), pct(u.reclaimable.blobs, u.blobs.bytes)],
       ['  layers', String(u.layers.count), '', humanSize(u.layers.bytes), pct(u.reclaimable.layers, u.layers.bytes)],
       ['  partial downloads', String(u.ingest.count), '', humanSize(u.ingest.bytes), pct(u.reclaimable.ingest, u.ingest.bytes)],

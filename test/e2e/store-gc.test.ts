@@ -165,6 +165,24 @@ describe.skipIf(gate)('store: sharing, rmi, prune, df, check, crash', () => {
     expect((await ok(['system', 'check'])).stdout).toContain('No errors found');
   }, 300_000);
 
+  it('df counts containers as docker does: all, running, and the stopped ones\' writable layers as reclaimable', async () => {
+    const up = await ok(['run', '-d', '--network', 'none', 'busybox', 'sleep', '600']);
+    const down = await ok(['run', '--network', 'none', 'busybox', 'sh', '-c', 'head -c 2097152 /dev/zero > /big']);
+    try {
+      const df = JSON.parse((await ok(['system', 'df', '--json'])).stdout);
+      expect(df.containers.total).toBe(2);
+      expect(df.containers.active).toBe(1);
+      expect(df.containers.reclaimable).toBeGreaterThanOrEqual(2 * 1024 * 1024);
+      expect(df.containers.reclaimable).toBeLessThanOrEqual(df.snapshots.bytes);
+      expect((await ok(['system', 'df'])).stdout).toMatch(/\nContainers\s+2\s+1\s+\S+\s+\S+ \(\d+%\)\n/);
+    } finally {
+      await ok(['rm', '-f', up.stdout.trim()]);
+      await ok(['container', 'prune', '-f']);
+    }
+    expect(down.code).toBe(0);
+    expect(JSON.parse((await ok(['system', 'df', '--json'])).stdout).containers).toEqual({ total: 0, active: 0, reclaimable: 0 });
+  });
+
   /** Starts `tspod pull ref`, SIGKILLs it once its unpack has written files, resolves whether it caught it. */
   async function pullAndKillDuringUnpack(ref: string): Promise<boolean> {
     const child = spawn(process.execPath, [TSPOD_BIN, 'pull', '-q', ref], { env: t.env, stdio: 'ignore' });
