@@ -98,8 +98,6 @@ pid_t join_fork(const struct plan *p)
 
 __attribute__((noreturn)) void join_child_main(const struct plan *p, int syncfd)
 {
-	int retry_cwd;
-
 	child_prologue(syncfd);
 
 	for (size_t i = 0; i < sizeof ns_order / sizeof ns_order[0]; i++) {
@@ -112,16 +110,5 @@ __attribute__((noreturn)) void join_child_main(const struct plan *p, int syncfd)
 		fail(KIND_LAUNCH, "enter container root: %s", errstr(errno));
 	close(rootfd);
 	close(procdir);
-	setup_cwd(p, &retry_cwd);
-	apply_rlimits(p);
-	/* Without no-new-privs, loading seccomp needs CAP_SYS_ADMIN: load it while we still have it. */
-	if (!p->no_new_privs)
-		install_seccomp(p);
-	drop_bounding(p);
-	set_credentials(p);
-	apply_caps(p);
-	if (retry_cwd && chdir(p->cwd) < 0)
-		fail(KIND_LAUNCH, "chdir %s: %s", p->cwd, errstr(errno));
-	setup_tty(p); /* exec -t: the pty slave (fds 0-2) becomes the controlling terminal of a new session */
-	exec_command(p);
+	enter_command(p); /* exec -t: its setup_tty makes the pty slave (fds 0-2) the controlling terminal of a new session */
 }

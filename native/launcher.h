@@ -166,5 +166,6 @@ void apply_rlimits(const struct plan *p);
 void set_credentials(const struct plan *p);
 void setup_cwd(const struct plan *p, int *retry_after_setuid);
 __attribute__((noreturn)) void exec_command(const struct plan *p);
+__attribute__((noreturn)) void enter_command(const struct plan *p);
 
 #endif

@@ -32,8 +32,6 @@ static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGU
  */
 __attribute__((noreturn)) static void child_main(const struct plan *p, int syncfd)
 {
-	int retry_cwd;
-
 	child_prologue(syncfd);
 
 	if ((p->namespaces & NS_CGROUP) && unshare(CLONE_NEWCGROUP) < 0)
@@ -47,18 +45,7 @@ __attribute__((noreturn)) static void child_main(const struct plan *p, int syncf
 	remount_root_readonly(p);
 	if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0)
 		fail(KIND_LAUNCH, "set hostname %s: %s", p->hostname, errstr(errno));
-	setup_cwd(p, &retry_cwd);
-	apply_rlimits(p);
-	/* Without no-new-privs, loading seccomp needs CAP_SYS_ADMIN: load it while we still have it (as runc does). */
-	if (!p->no_new_privs)
-		install_seccomp(p);
-	drop_bounding(p);
-	set_credentials(p);
-	apply_caps(p);
-	if (retry_cwd && chdir(p->cwd) < 0)
-		fail(KIND_LAUNCH, "chdir %s: %s", p->cwd, errstr(errno));
-	setup_tty(p);
-	exec_command(p);
+	enter_command(p);
 }
 
 static int status_code(int st)

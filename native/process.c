@@ -167,6 +167,29 @@ void exec_command(const struct plan *p)
  * the signal dispositions and mask (Node ignores SIGPIPE, and ignored signals survive execve), a
  * known umask, then wait for the launcher's go-ahead (sent once the cgroup and network are set).
  */
+/*
+ * The last steps of every container process, a new container's init (main.c) and a process exec'd
+ * into a running one (join.c) alike, in the kernel's order: cwd, rlimits, seccomp (here already when
+ * there is no no-new-privs: loading it then needs CAP_SYS_ADMIN, as runc does), bounding set,
+ * credentials, capabilities, the cwd again if root could not enter it, the terminal, execve.
+ */
+__attribute__((noreturn)) void enter_command(const struct plan *p)
+{
+	int retry_cwd;
+
+	setup_cwd(p, &retry_cwd);
+	apply_rlimits(p);
+	if (!p->no_new_privs)
+		install_seccomp(p);
+	drop_bounding(p);
+	set_credentials(p);
+	apply_caps(p);
+	if (retry_cwd && chdir(p->cwd) < 0)
+		fail(KIND_LAUNCH, "chdir %s: %s", p->cwd, errstr(errno));
+	setup_tty(p);
+	exec_command(p);
+}
+
 void child_prologue(int syncfd)
 {
 	char go;
