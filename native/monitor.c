@@ -150,7 +150,8 @@ static void drain_lines(struct stream *s, int final)
  * payload. Monitor → client: 1 stdout, 2 stderr (a terminal's output is all stdout), 3 the exit code
  * as decimal text, after which the monitor closes the connection. Client → monitor: 0 bytes for the
  * container's stdin (only with --stdin), 1 a window size (rows, cols: 2 bytes each, big endian;
- * only with --tty). A client that cannot take output at once is dropped: the container never waits
+ * only with --tty), 2 close the container's stdin once the input before it is written (docker's
+ * StdinOnce, sent by a client of a `create -i` container at the end of its input; not with --tty). A client that cannot take output at once is dropped: the container never waits
  * for a client. Input is taken from clients only while the container keeps up with it.
  */
 #define MAX_CLIENTS 16
@@ -158,6 +159,7 @@ static void drain_lines(struct stream *s, int final)
 #define FRAME_STDIN 0
 #define FRAME_RESIZE 1
 #define FRAME_EXIT 3
+#define FRAME_CLOSE_STDIN 2
 
 struct client {
 	int fd;
@@ -176,6 +178,7 @@ static char pts_path[64];
 static int input_on; /* --stdin */
 static char pending[8192]; /* input the container has not taken yet */
 static size_t npending;
+static int close_stdin; /* FRAME_CLOSE_STDIN seen: close the pipe once pending is written */
 
 static int input_fd(void)
 {
@@ -282,11 +285,30 @@ static void flush_input(void)
 			return;
 		if (w <= 0) {
 			npending = 0; /* nobody reads the container's stdin any more */
-			return;
+			break;
 		}
 		memmove(pending, pending + w, npending - (size_t)w);
 		npending -= (size_t)w;
 	}
+	if (close_stdin) {
+		close_stdin = 0;
+		if (stdin_w >= 0) {
+			close(stdin_w); /* the container reads end of file; a restart gets a new pipe (reopen_stdin) */
+			stdin_w = -1;
+		}
+	}
+}
+
+/* The container's stdin pipe again after a FRAME_CLOSE_STDIN closed it (a restart of a -i container). */
+static void reopen_stdin(void)
+{
+	int p[2];
+	if (stdin_r < 0 || stdin_w >= 0 || pipe2(p, O_CLOEXEC) < 0)
+		return;
+	close(stdin_r);
+	stdin_r = p[0];
+	stdin_w = p[1];
+	fcntl(stdin_w, F_SETFL, fcntl(stdin_w, F_GETFL) | O_NONBLOCK);
 }
 
 static void read_client(struct client *c)
@@ -326,6 +348,8 @@ static void read_client(struct client *c)
 				struct winsize ws = { (unsigned short)(c->ctl[0] << 8 | c->ctl[1]), (unsigned short)(c->ctl[2] << 8 | c->ctl[3]), 0, 0 };
 				ioctl(master, TIOCSWINSZ, &ws); /* the kernel signals the terminal's foreground process group */
 			}
+			if (c->hdr[0] == FRAME_CLOSE_STDIN && master < 0)
+				close_stdin = 1;
 			c->hlen = 0;
 		}
 	}
@@ -348,7 +372,7 @@ static void attach_events(struct pollfd *p)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (p[2 + i].fd >= 0 && p[2 + i].revents && clients[i].fd >= 0)
 			read_client(&clients[i]);
-	if (npending)
+	if (npending || close_stdin)
 		flush_input();
 }
 
@@ -459,6 +483,7 @@ static void parse_policy(const char *s, struct policy *p)
 /* Forks the launcher with stdout/stderr on the log pipes and fds 3/4 as given (-1: already in place). */
 static pid_t fork_launcher(char *const *launcher, int out, int err, int planfd, int reportfd)
 {
+	reopen_stdin();
 	/* Opened here, before the fork: the master must not see "no slave" (EIO) before the launcher runs. */
 	int pts = open_slave();
 	if (master >= 0 && pts < 0)

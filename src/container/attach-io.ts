@@ -5,7 +5,8 @@
  *
  * Frames both ways use docker's stream framing: type (1 byte), 3 zero bytes, length (4 bytes, big
  * endian), payload. Monitor → client: 1 stdout, 2 stderr (a terminal's output is all stdout), 3 the
- * exit code as decimal text (then the monitor closes). Client → monitor: 0 stdin bytes, 1 window size.
+ * exit code as decimal text (then the monitor closes). Client → monitor: 0 stdin bytes, 1 window size,
+ * 2 close the container's stdin (docker's StdinOnce: the end of the client's input is the container's).
  */
 import { join } from 'node:path';
 import { readFile, rm } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import { fail } from '../util/errors.js';
 
 export const FRAME_STDIN = 0;
 export const FRAME_RESIZE = 1;
+export const FRAME_CLOSE_STDIN = 2;
 export const FRAME_STDOUT = 1;
 export const FRAME_STDERR = 2;
 export const FRAME_EXIT = 3;
@@ -23,8 +25,12 @@ export function attachSocketPath(containerDir: string): string {
   return join(containerDir, 'attach.sock');
 }
 
-/** -i / -t of a container, as docker's Config.OpenStdin / Config.Tty. Absent file: neither. */
-export interface AttachConfig { stdin: boolean; tty: boolean }
+/**
+ * -i / -t of a container, as docker's Config.OpenStdin / Config.Tty, and StdinOnce: docker sets it for
+ * `create -i` and a foreground `run -i` (the end of the attached client's input closes the container's
+ * stdin), not for `run -d -i` (the stdin stays open for the next client). Absent file: none of them.
+ */
+export interface AttachConfig { stdin: boolean; tty: boolean; stdinOnce?: boolean }
 
 const configPath = (d: string) => join(d, 'attach.json');
 
@@ -36,7 +42,7 @@ export async function saveAttachConfig(containerDir: string, c: AttachConfig): P
 export async function readAttachConfig(containerDir: string): Promise<AttachConfig> {
   try {
     const c = JSON.parse(await readFile(configPath(containerDir), 'utf8')) as Partial<AttachConfig>;
-    return { stdin: c.stdin === true, tty: c.tty === true };
+    return { stdin: c.stdin === true, tty: c.tty === true, stdinOnce: c.stdinOnce === true };
   } catch {
     return { stdin: false, tty: false };
   }

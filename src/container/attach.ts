@@ -17,9 +17,10 @@ import { freshRecord } from './list.js';
 import { startContainer } from './start.js';
 import { waitContainer } from './wait.js';
 import { processStartTime } from '../state/proc.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   attachSocketPath, readAttachConfig, parseDetachKeys, DetachMatcher, FrameReader, frame, resizeFrame,
-  FRAME_STDIN, FRAME_STDOUT, FRAME_STDERR, FRAME_EXIT,
+  FRAME_STDIN, FRAME_STDOUT, FRAME_STDERR, FRAME_EXIT, FRAME_CLOSE_STDIN,
 } from './attach-io.js';
 
 export interface AttachStreams {
@@ -82,10 +83,13 @@ export async function attachContainer(roots: EngineRoots, ref: string, opts: Att
     }
   }
   const monitor = (await containers.get(rec.id)) ?? rec;
-  return session(sock, streams, { tty: cfg.tty, input, keys, signal: opts.signal }).then(async (r) => {
+  return session(sock, streams, { tty: cfg.tty, input, stdinOnce: !!cfg.stdinOnce && !cfg.tty, keys, signal: opts.signal }).then(async (r) => {
     if (r.detached || r.exitCode !== undefined) return r;
-    // No exit frame. A monitor that still runs dropped us: we could not keep up with the output.
-    if (monitor.monitorPid && monitor.monitorStart !== undefined && processStartTime(monitor.monitorPid) === monitor.monitorStart) {
+    // No exit frame. A monitor that still runs dropped us: we could not keep up with the output. (A killed
+    // monitor's sockets close while it is still exiting: give it a moment to be gone.)
+    const monitorLives = () => !!monitor.monitorPid && monitor.monitorStart !== undefined && processStartTime(monitor.monitorPid) === monitor.monitorStart;
+    for (let i = 0; i < 50 && monitorLives(); i++) await sleep(20);
+    if (monitorLives()) {
       throw fail('ESTATE', `attach ${ref}: the container's monitor dropped this client, which could not keep up with the output (the container keeps running)`);
     }
     // The monitor is gone (killed): the container went with it, reconcile says how.
@@ -107,7 +111,7 @@ async function connect(dir: string): Promise<Socket> {
   }
 }
 
-function session(sock: Socket, streams: AttachStreams, o: { tty: boolean; input: boolean; keys: Buffer; signal?: AbortSignal }): Promise<AttachResult> {
+function session(sock: Socket, streams: AttachStreams, o: { tty: boolean; input: boolean; stdinOnce: boolean; keys: Buffer; signal?: AbortSignal }): Promise<AttachResult> {
   const { stdin, stdout, stderr } = streams;
   const raw = o.tty && o.input && !!stdin.isTTY && typeof stdin.setRawMode === 'function';
   const matcher = new DetachMatcher(o.keys);
@@ -157,10 +161,13 @@ function session(sock: Socket, streams: AttachStreams, o: { tty: boolean; input:
         if (forward.length) sock.write(frame(FRAME_STDIN, forward));
         if (detach) finish({ detached: true });
       };
+      // End of the user's input: the container's stdin stays open (docker's attach to a run -d -i container),
+      // or is closed too for a container made with create -i (docker's StdinOnce).
+      const onEnd = () => { if (o.stdinOnce && !finished) sock.write(frame(FRAME_CLOSE_STDIN, Buffer.alloc(0))); };
       stdin.on('data', onData);
-      // End of the user's input: the container's stdin stays open (docker's attach to a run -d -i container).
+      stdin.on('end', onEnd);
       stdin.on('error', () => {});
-      cleanups.push(() => { stdin.off('data', onData); stdin.pause(); });
+      cleanups.push(() => { stdin.off('data', onData); stdin.off('end', onEnd); stdin.pause(); });
     }
     if (o.signal) {
       const onAbort = () => finish({ detached: true });

@@ -163,10 +163,13 @@ describe.skipIf(gate)('attach (issue 7)', () => {
     }
 
     const inter = `inter-${process.pid}`;
-    expect((await s.t.run(['create', '-i', '--name', inter, ...base(), 'busybox', 'sh', '-c', 'read x; echo in:$x'])).code).toBe(0);
-    const r = await s.t.run(['start', '-ai', inter], { input: 'val\n' });
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toBe('in:val\n');
+    expect((await s.t.run(['create', '-i', '--name', inter, ...base(), 'busybox', 'sh', '-c', 'cat; echo eof-seen; exit 7'])).code).toBe(0);
+    // create -i: the end of the client's input is the end of the container's (docker's StdinOnce)
+    for (let i = 0; i < 2; i++) {
+      const r = await s.t.run(['start', '-ai', inter], { input: 'val\nmore\n', timeoutMs: 20_000 });
+      expect(r.code, r.stderr).toBe(7);
+      expect(r.stdout).toBe('val\nmore\neof-seen\n');
+    }
 
     // -dit then start -ai after it exited: the terminal again, the shell's prompt is not missed
     const tty = `starttty-${process.pid}`;
