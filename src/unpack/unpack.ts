@@ -8,7 +8,10 @@
  * open, write, fchown, fchmod, futimes, close); the async API pays a thread-pool round trip and a
  * promise for each. To keep a parallel download flowing, the loop gives the event loop a turn
  * whenever it has worked for YIELD_MS, between two entries. The decompression itself runs on the
- * libuv pool.
+ * libuv pool, and so does the content of large files (LayerWriter's asyncContent: the bulk of a
+ * layer's bytes, copied into the page cache by pool threads while this thread parses the next
+ * entries; their owner, mode and times follow their last write, and the layer is only complete
+ * once drain() has seen every one closed).
  */
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -37,6 +40,8 @@ export interface UnpackResult {
 
 /** Longest stretch of synchronous file-system work before yielding to the event loop. */
 const YIELD_MS = 8;
+/** File content waiting for the pool above which parsing pauses (memory bound of asyncContent). */
+const POOL_HIGH = 32 * 1024 * 1024;
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
@@ -75,7 +80,9 @@ const LAYER_TYPES = new Set<string>([
  * Unpacks one layer into `dir` (which must exist and should be empty) and returns its diffID.
  * Throws EUNSUPPORTED for a non-layer media type (or zstd without the zstd program), EUNSAFE for a hostile entry (nothing
  * outside `dir` is ever touched), EINVAL for a malformed archive. On failure `dir` holds a partial
- * layer: the caller (Store.ensureLayer) throws it away.
+ * layer: the caller (Store.ensureLayer) throws it away; no write is still in flight when this returns.
+ * The input's chunks must not be changed after they are yielded (file content is written from them
+ * later, on the pool): streams from files, sockets and zlib never do.
  */
 export async function unpackLayer(input: Readable | AsyncIterable<Uint8Array>, mediaType: string, dir: string,
   opts: UnpackOptions = {}): Promise<UnpackResult> {
@@ -114,7 +121,9 @@ export async function unpackLayer(input: Readable | AsyncIterable<Uint8Array>, m
   }
 
   const sys = opts.sys ?? realSys();
-  const writer = new LayerWriter(dir, sys);
+  // Large files' content is written on the libuv pool while this thread parses on (every chunk
+  // below is a fresh buffer from gunzip, zstd or the input stream, never reused).
+  const writer = new LayerWriter(dir, sys, { asyncContent: true });
   const reader = new TarReader(writer);
   const hash = newHash();
 
@@ -141,7 +150,10 @@ export async function unpackLayer(input: Readable | AsyncIterable<Uint8Array>, m
       let off = 0;
       while (off < chunk.length && !reader.done) {
         off += reader.write(off === 0 ? chunk : chunk.subarray(off), overBudget);
-        if (performance.now() - slice > YIELD_MS) {
+        if (writer.pendingBytes > POOL_HIGH) {
+          await writer.below(POOL_HIGH / 2);
+          slice = performance.now();
+        } else if (performance.now() - slice > YIELD_MS) {
           await new Promise<void>((r) => setImmediate(r));
           slice = performance.now();
         }
@@ -158,9 +170,11 @@ export async function unpackLayer(input: Readable | AsyncIterable<Uint8Array>, m
     } else {
       await consume(compressed());
     }
+    await writer.drain();
     writer.finish();
   } catch (caught) {
     writer.abort();
+    await writer.settle();
     const err = consumeError ?? caught;
     if (err instanceof Error && (err as { code?: string }).code?.startsWith('Z_')) {
       throw fail('EINVAL', `unpack layer: gunzip: ${err.message.toLowerCase()}`, err);

@@ -34,10 +34,9 @@
  */
 import {
   closeSync, constants as fsc, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync,
-  lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, chmodSync, utimesSync, writeSync,
+  lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, chmodSync, utimesSync, write, writeSync,
   type Stats,
 } from 'node:fs';
-import { join } from 'node:path';
 import { S_IFBLK, S_IFCHR, S_IFIFO, type Sys } from '../sys/index.js';
 import { fail, isErrno, messageOf, TspodError } from '../util/errors.js';
 import type { TarEntry, TarHandler } from './tar-reader.js';
@@ -65,6 +64,33 @@ export function cleanEntryPath(name: string, what = name): string {
   return out.join('/');
 }
 
+/** Regular files at least this large get their content written on the libuv pool (asyncContent mode). */
+const ASYNC_MIN_SIZE = 64 * 1024;
+/** Writes on the pool at once: the rest wait in order here, so gunzip (also on the pool) is never queued behind them. */
+const ASYNC_MAX_INFLIGHT = 2;
+
+/** A file whose content is being written on the pool; its metadata and close follow the last write. */
+interface PoolFile {
+  fd: number;
+  e: TarEntry;
+  /** Writes handed over and not finished. */
+  pending: number;
+  /** The tar entry's content has all been handed over (entryEnd ran). */
+  ended: boolean;
+}
+
+export interface LayerWriterOptions {
+  /**
+   * Write the content of large regular files (no xattrs, not sparse) on the libuv pool while the
+   * caller parses on: `data()` then keeps a reference to the chunk until it is written, so the caller
+   * must never reuse a chunk's memory (fresh buffers from zlib, a file or a socket are fine). The
+   * caller waits with `drain()` (and `below()` for back-pressure) before `finish()`, and with
+   * `settle()` after `abort()`. Files with xattrs stay synchronous: a write drops security.capability,
+   * so those are set by path after the content, and the path must still name that file.
+   */
+  asyncContent?: boolean;
+}
+
 function parentOf(rel: string): string {
   const i = rel.lastIndexOf('/');
   return i < 0 ? '' : rel.slice(0, i);
@@ -79,15 +105,27 @@ export class LayerWriter implements TarHandler {
   bytes = 0;
   entries = 0;
   private readonly root: string;
+  private readonly prefix: string;
   /** Relative paths known to be real directories (not symlinks) that we may create entries in. */
   private readonly dirs = new Set<string>(['']);
   private readonly dirTimes = new Map<string, number>();
   private readonly whiteouts = new Map<string, string>(); // victim rel → entry name (for messages)
   private readonly opaques = new Map<string, string>();   // dir rel → entry name
   private fd: number | undefined;
-  private cur: { e: TarEntry; rel: string; abs: string } | undefined;
+  private cur: { e: TarEntry; rel: string; abs: string; pool?: PoolFile } | undefined;
+  /** asyncContent: bytes handed to the pool (queued or being written) and not yet written. */
+  pendingBytes = 0;
+  private readonly asyncContent: boolean;
+  private readonly poolFiles = new Set<PoolFile>();
+  private readonly queue: { f: PoolFile; buf: Buffer; pos: number }[] = [];
+  private queueHead = 0;
+  private inflight = 0;
+  private poolError: Error | undefined;
+  private aborted = false;
+  private waiters: { ok: () => boolean; resolve: () => void }[] = [];
 
-  constructor(root: string, private readonly sys: Sys) {
+  constructor(root: string, private readonly sys: Sys, opts: LayerWriterOptions = {}) {
+    this.asyncContent = opts.asyncContent === true;
     let st: Stats;
     try {
       st = lstatSync(root);
@@ -96,13 +134,16 @@ export class LayerWriter implements TarHandler {
     }
     if (!st.isDirectory()) throw fail('EINVAL', `unpack layer: ${root} is not a directory`);
     this.root = root;
+    this.prefix = root.endsWith('/') ? root : root + '/';
   }
 
+  /** `rel` is always clean (cleanEntryPath: no "", ".", ".." components): a concatenation is its join, without path.join's cost on every entry. */
   private abs(rel: string): string {
-    return rel === '' ? this.root : join(this.root, rel);
+    return rel === '' ? this.root : this.prefix + rel;
   }
 
   entry(e: TarEntry): void {
+    if (this.poolError) throw this.poolError;
     this.entries++;
     const rel = cleanEntryPath(e.name);
     if (rel === '') {
@@ -145,6 +186,16 @@ export class LayerWriter implements TarHandler {
 
   data(chunk: Buffer, position: number): void {
     if (this.fd === undefined) return;
+    const pool = this.cur!.pool;
+    if (pool) {
+      if (chunk.length === 0) return;
+      pool.pending++;
+      this.pendingBytes += chunk.length;
+      this.bytes += chunk.length;
+      this.queue.push({ f: pool, buf: chunk, pos: position });
+      this.pump();
+      return;
+    }
     let off = 0;
     try {
       // Positional: a sparse file's segments land at their offsets, leaving holes between them.
@@ -161,6 +212,11 @@ export class LayerWriter implements TarHandler {
     const fd = this.fd;
     this.fd = undefined;
     this.cur = undefined;
+    if (c.pool) {
+      c.pool.ended = true;
+      if (c.pool.pending === 0) this.completePoolFile(c.pool);
+      return;
+    }
     try {
       if (c.e.sparseMap) ftruncateSync(fd, c.e.size); // a trailing hole: the real size, no blocks
       fchownSync(fd, c.e.uid, c.e.gid);
@@ -177,10 +233,17 @@ export class LayerWriter implements TarHandler {
   /** Creates the entry; throws EEXIST (from fs or Sys) when something is already at `abs`. */
   private create(e: TarEntry, rel: string, abs: string): void {
     switch (e.type) {
-      case 'file':
-        this.fd = openSync(abs, OPEN_FLAGS, 0o600);
+      case 'file': {
+        const fd = openSync(abs, OPEN_FLAGS, 0o600);
+        this.fd = fd;
         this.cur = { e, rel, abs };
-        return; // metadata in entryEnd, after the content
+        if (this.asyncContent && e.size >= ASYNC_MIN_SIZE && !e.sparseMap && e.xattrs.size === 0) {
+          const pool: PoolFile = { fd, e, pending: 0, ended: false };
+          this.poolFiles.add(pool);
+          this.cur.pool = pool;
+        }
+        return; // metadata in entryEnd (or after the last pool write), after the content
+      }
       case 'dir':
         mkdirSync(abs, 0o700);
         this.applyDirMeta(e, rel, abs);
@@ -326,6 +389,8 @@ export class LayerWriter implements TarHandler {
 
   /** Converts the collected whiteouts, then applies directory times. Call once after the last entry. */
   finish(): void {
+    if (this.poolError) throw this.poolError;
+    if (this.poolFiles.size > 0 || this.inflight > 0) throw new Error('LayerWriter.finish: content still being written (await drain() first)');
     for (const [victim, name] of this.whiteouts) {
       this.ensureDir(parentOf(victim), name);
       const abs = this.abs(victim);
@@ -363,11 +428,112 @@ export class LayerWriter implements TarHandler {
     }
   }
 
-  /** Releases the open file, if any, after a failure. */
+  /** Releases the open file, if any, after a failure. With asyncContent, then await settle(). */
   abort(): void {
-    if (this.fd !== undefined) {
+    this.aborted = true;
+    const pool = this.cur?.pool;
+    if (this.fd !== undefined && !pool) {
       try { closeSync(this.fd); } catch { /* ignore */ }
-      this.fd = undefined;
+    }
+    this.fd = undefined;
+    this.cur = undefined;
+    this.queue.length = 0; // never started: drop them (their files close below)
+    this.queueHead = 0;
+    this.pendingBytes = 0;
+    for (const f of this.poolFiles) {
+      f.ended = true;
+      f.pending = 0;
+      if (!this.inflightFds.has(f.fd)) this.completePoolFile(f);
+    }
+    this.wake();
+  }
+
+  // ------------------------------------------------------------ content on the pool (asyncContent)
+
+  /** Resolves once every pool write has finished and every pool file is closed; rejects with the first write error. */
+  async drain(): Promise<void> {
+    await this.until(() => this.poolFiles.size === 0 && this.inflight === 0);
+    if (this.poolError) throw this.poolError;
+  }
+
+  /** Back-pressure: resolves once at most `bytes` are waiting for the pool (or a write failed). */
+  async below(bytes: number): Promise<void> {
+    await this.until(() => this.pendingBytes <= bytes || this.poolError !== undefined);
+    if (this.poolError) throw this.poolError;
+  }
+
+  /** After abort(): resolves once no write is in flight and every file is closed. Never rejects. */
+  async settle(): Promise<void> {
+    await this.until(() => this.poolFiles.size === 0 && this.inflight === 0);
+  }
+
+  private until(ok: () => boolean): Promise<void> {
+    if (ok()) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ ok, resolve }));
+  }
+
+  private wake(): void {
+    if (this.waiters.length === 0) return;
+    const still: typeof this.waiters = [];
+    for (const w of this.waiters) (w.ok() ? w.resolve() : still.push(w));
+    this.waiters = still;
+  }
+
+  /** fds with a write in flight (abort must not close them under the pool thread). */
+  private readonly inflightFds = new Map<number, number>();
+
+  private pump(): void {
+    while (this.inflight < ASYNC_MAX_INFLIGHT && this.queueHead < this.queue.length) {
+      const job = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as never;
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue.splice(0, this.queueHead);
+        this.queueHead = 0;
+      }
+      this.startWrite(job.f, job.buf, job.pos);
+    }
+  }
+
+  private startWrite(f: PoolFile, buf: Buffer, pos: number): void {
+    this.inflight++;
+    this.inflightFds.set(f.fd, (this.inflightFds.get(f.fd) ?? 0) + 1);
+    write(f.fd, buf, 0, buf.length, pos, (err, n) => {
+      this.inflight--;
+      const left = this.inflightFds.get(f.fd)! - 1;
+      if (left === 0) this.inflightFds.delete(f.fd);
+      else this.inflightFds.set(f.fd, left);
+      if (this.aborted) {
+        if (f.ended && f.pending === 0 && left === 0) this.completePoolFile(f);
+        this.wake();
+        return;
+      }
+      if (!err && n > 0 && n < buf.length) { // a short write: the rest, at once
+        this.pendingBytes -= n;
+        this.startWrite(f, buf.subarray(n), pos + n);
+        return;
+      }
+      this.pendingBytes -= buf.length;
+      if (err || n === 0) this.poolError ??= this.wrap(f.e, err ?? new Error('write returned 0 bytes'));
+      f.pending--;
+      if (f.ended && f.pending === 0) this.completePoolFile(f);
+      this.pump();
+      this.wake();
+    });
+  }
+
+  /** The last write of a pool file is done: owner, mode, times (as entryEnd does), then close. */
+  private completePoolFile(f: PoolFile): void {
+    if (!this.poolFiles.delete(f)) return;
+    try {
+      if (!this.aborted && !this.poolError) {
+        fchownSync(f.fd, f.e.uid, f.e.gid);
+        fchmodSync(f.fd, f.e.mode);
+        futimesSync(f.fd, f.e.mtime, f.e.mtime);
+      }
+    } catch (err) {
+      this.poolError ??= this.wrap(f.e, err);
+    } finally {
+      try { closeSync(f.fd); } catch { /* ignore */ }
     }
   }
 }

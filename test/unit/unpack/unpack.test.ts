@@ -153,6 +153,52 @@ d('unpackLayer: entry kinds and metadata', () => {
     await expect(unpackLayer(streamOf(cut), MediaType.OciLayerGzip, dir2)).rejects.toMatchObject({ code: 'EINVAL' });
   });
 
+  it('writes large files on the pool with exact content, owner, setuid, times; links and replacements of them', async () => {
+    const big = (n: number, seed: number) => { const b = Buffer.alloc(n); for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff; return b; };
+    const a = big(3 * 1024 * 1024 + 123, 1); // many chunks, several pool writes
+    const b = big(70 * 1024, 2);
+    const c = big(200 * 1024, 3);
+    const cap = Buffer.from([0x01, 0x00, 0x00, 0x02, 0x80, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const entries: CraftEntry[] = [
+      { name: 'usr/bin/big', data: a, mode: 0o4755, uid: 0, gid: 0, mtime: 1600000010 },
+      { name: 'usr/bin/big-hard', type: 'link', linkname: 'usr/bin/big' },
+      { name: 'usr/lib/b', data: b, mode: 0o640, uid: 1000, gid: 50, mtime: 1600000011 },
+      { name: 'usr/lib/b', data: 'replaced', mode: 0o600, mtime: 1600000012 }, // a later entry wins, even over pending writes
+      { name: 'usr/bin/capped', data: c, mode: 0o755, pax: { 'SCHILY.xattr.security.capability': cap } },
+      { name: 'usr/share/', type: 'dir', mode: 0o755, mtime: 1600000013 },
+      { name: 'usr/share/small', data: 'small', mode: 0o644 },
+    ];
+    for (const gzip of [false, true]) {
+      const { dir, res, tar } = await unpack(entries, { gzip, chunk: 100_000 });
+      expect(res.diffId).toBe(sha256(tar));
+      const st = (p: string) => lstatSync(join(dir, p));
+      expect(readFileSync(join(dir, 'usr/bin/big')).equals(a)).toBe(true);
+      expect(st('usr/bin/big').mode & 0o7777).toBe(0o4755); // setuid applied after the last write
+      expect(st('usr/bin/big').mtimeMs).toBe(1600000010000);
+      expect(st('usr/bin/big-hard').ino).toBe(st('usr/bin/big').ino);
+      expect(readFileSync(join(dir, 'usr/lib/b'), 'utf8')).toBe('replaced');
+      expect(st('usr/lib/b').mode & 0o7777).toBe(0o600);
+      expect(st('usr/lib/b').mtimeMs).toBe(1600000012000);
+      expect(readFileSync(join(dir, 'usr/bin/capped')).equals(c)).toBe(true);
+      expect(Buffer.compare(xattr(join(dir, 'usr/bin/capped'), 'security.capability')!, cap)).toBe(0);
+      expect(st('usr/share').mtimeMs).toBe(1600000013000);
+      expect(res.size).toBe(a.length + b.length + 'replaced'.length + c.length + 'small'.length);
+    }
+  });
+
+  it('leaves no file open and no write in flight when a later entry is refused', async () => {
+    // Only this test's files: other test files run in threads of the same process.
+    const open = () => readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } })
+      .filter((p) => /\/layer\/a\/big[12]( \(deleted\))?$/.test(p));
+    const err = await unpackError([
+      { name: 'a/big1', data: Buffer.alloc(5 * 1024 * 1024, 1) },
+      { name: 'a/big2', data: Buffer.alloc(300 * 1024, 2) },
+      { name: '../escape', data: 'x' },
+    ]);
+    expect(err.code).toBe('EUNSAFE');
+    expect(open()).toEqual([]);
+  });
+
   it('lets a later entry replace an earlier one of the same name', async () => {
     const { dir } = await unpack([
       { name: 'x', data: 'first' },
