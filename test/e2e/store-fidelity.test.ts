@@ -4,11 +4,9 @@
 // directory on the host must stay untouched.
 import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFixtureRegistry, type FixtureRegistry } from '../support/registry.js';
-import { tspodEnv, type TspodEnv } from '../support/tspod.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTspodSuite } from '../support/suite.js';
 import { firstReason, haveCommand, haveOverlay, isRoot } from '../support/caps.js';
-import { mountsUnder } from '../support/leftovers.js';
 import { busyboxBase, craftLayer, gnuTarLayer, hostBinaryLayer, pushCraftedImage, type LayerEntry } from '../support/layers.js';
 
 const gate = firstReason(isRoot(), haveOverlay(), haveCommand('skopeo'), haveCommand('getcap'));
@@ -73,35 +71,21 @@ function sparseLayer(): Buffer {
 }
 
 describe.skipIf(gate)('crafted layers: every entry kind survives pull + run exactly', () => {
-  let registry: FixtureRegistry;
-  let t: TspodEnv;
+  const s = useTspodSuite('fidelity');
   let ref: string;
 
   beforeAll(async () => {
-    registry = await startFixtureRegistry();
-    t = tspodEnv({ mirrorUrl: registry.url });
-    const img = await pushCraftedImage(registry, 'library/crafted-fidelity:1', [
-      await busyboxBase(registry), hostBinaryLayer('/usr/sbin/getcap'), craftLayer(fidelity), sparseLayer(), craftLayer(later),
+    const img = await pushCraftedImage(s.registry, 'library/crafted-fidelity:1', [
+      await busyboxBase(s.registry), hostBinaryLayer('/usr/sbin/getcap'), craftLayer(fidelity), sparseLayer(), craftLayer(later),
     ]);
     ref = img.ref;
-    const pull = await t.run(['pull', ref]);
+    const pull = await s.t.run(['pull', ref]);
     expect(pull.stderr).toBe('');
     expect(pull.code).toBe(0);
   }, 300_000);
 
-  afterAll(async () => {
-    try {
-      expect(mountsUnder(t.root)).toEqual([]);
-      // every run here is --rm in the foreground: no container state may remain (other suites' detached
-      // containers may be running at the same time, so host-wide process checks would not be ours)
-      expect((existsSync(join(t.root, 'containers')) ? readdirSync(join(t.root, 'containers')) : []).filter((n) => /^[a-f0-9]{64}$/.test(n))).toEqual([]);
-    } finally {
-      t?.cleanup();
-      await registry?.stop();
-    }
-  });
 
-  const sh = (script: string) => t.run(['run', '--rm', '--network', 'none', ref, 'sh', '-c', script]);
+  const sh = (script: string) => s.t.run(['run', '--rm', '--network', 'none', ref, 'sh', '-c', script]);
 
   it('sees types, modes (setuid/setgid/sticky, regardless of umask), owners, device numbers and link counts', async () => {
     const r = await sh(`cd / && find fid hl wh sparse | sort | while read f; do stat -c '%n|%F|%a|%u:%g|%h|%t:%T' "$f"; done`);
@@ -163,15 +147,12 @@ describe.skipIf(gate)('crafted layers: every entry kind survives pull + run exac
 });
 
 describe.skipIf(gate)('hostile layers: the pull fails naming the entry, or the entry is contained', () => {
-  let registry: FixtureRegistry;
-  let t: TspodEnv;
+  const s = useTspodSuite('hostile');
   let canary: string;
   let snapshot: () => string[];
 
   beforeAll(async () => {
-    registry = await startFixtureRegistry();
-    t = tspodEnv({ mirrorUrl: registry.url });
-    canary = join(t.root, '..', 'canary');
+    canary = join(s.t.root, '..', 'canary');
     mkdirSync(join(canary, 'sub'), { recursive: true });
     writeFileSync(join(canary, 'keep'), 'untouched\n');
     writeFileSync(join(canary, 'sub', 'deep'), 'deep\n');
@@ -190,10 +171,6 @@ describe.skipIf(gate)('hostile layers: the pull fails naming the entry, or the e
     };
   }, 120_000);
 
-  afterAll(async () => {
-    t?.cleanup();
-    await registry?.stop();
-  });
 
   const C = () => canary.slice(1); // the canary's path without its leading slash
   const cases: { tag: string; entries: () => LayerEntry[]; error: () => RegExp }[] = [
@@ -210,31 +187,31 @@ describe.skipIf(gate)('hostile layers: the pull fails naming the entry, or the e
   for (const c of cases) {
     it(`refuses ${c.tag}`, async () => {
       const before = snapshot();
-      const img = await pushCraftedImage(registry, `library/hostile-${c.tag}:1`, [craftLayer(c.entries())]);
-      const r = await t.run(['pull', img.ref]);
+      const img = await pushCraftedImage(s.registry, `library/hostile-${c.tag}:1`, [craftLayer(c.entries())]);
+      const r = await s.t.run(['pull', img.ref]);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(c.error());
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(snapshot()).toEqual(before);
-      expect(readdirSync(join(t.root, 'store', 'layers'))).toEqual([]);
-      expect((await t.run(['images', '-q'])).stdout).toBe('');
+      expect(readdirSync(join(s.t.root, 'store', 'layers'))).toEqual([]);
+      expect((await s.t.run(['images', '-q'])).stdout).toBe('');
     });
   }
 
   it('contains absolute names inside the layer (no write on the host), and leaves the store consistent', async () => {
     const before = snapshot();
-    const img = await pushCraftedImage(registry, 'library/hostile-absolute:1', [craftLayer([{ name: `${canary}/pwned`, data: 'inside' }])]);
-    const r = await t.run(['pull', img.ref]);
+    const img = await pushCraftedImage(s.registry, 'library/hostile-absolute:1', [craftLayer([{ name: `${canary}/pwned`, data: 'inside' }])]);
+    const r = await s.t.run(['pull', img.ref]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(snapshot()).toEqual(before);
     expect(existsSync(join(canary, 'pwned'))).toBe(false);
-    const layers = readdirSync(join(t.root, 'store', 'layers'));
+    const layers = readdirSync(join(s.t.root, 'store', 'layers'));
     expect(layers).toHaveLength(1);
-    expect(readFileSync(join(t.root, 'store', 'layers', layers[0]!, 'diff', C(), 'pwned'), 'utf8')).toBe('inside');
-    const check = await t.run(['system', 'check']);
+    expect(readFileSync(join(s.t.root, 'store', 'layers', layers[0]!, 'diff', C(), 'pwned'), 'utf8')).toBe('inside');
+    const check = await s.t.run(['system', 'check']);
     expect(check.stdout).toContain('No errors found');
     expect(check.code).toBe(0);
-    rmSync(join(t.root, 'store', 'layers', layers[0]!, 'diff', C().split('/')[0]!), { recursive: true, force: true });
+    rmSync(join(s.t.root, 'store', 'layers', layers[0]!, 'diff', C().split('/')[0]!), { recursive: true, force: true });
   });
 });

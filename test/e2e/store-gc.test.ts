@@ -5,11 +5,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_IMAGES, startFixtureRegistry, type FixtureRegistry } from '../support/registry.js';
-import { TSPOD_BIN, tspodEnv, type TspodEnv } from '../support/tspod.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURE_IMAGES } from '../support/registry.js';
+import { TSPOD_BIN, tspodEnv } from '../support/tspod.js';
+import { useTspodSuite } from '../support/suite.js';
 import { firstReason, haveCommand, haveOverlay, isRoot } from '../support/caps.js';
-import { mountsUnder } from '../support/leftovers.js';
 import { busyboxBase, craftLayer, pushCraftedImage, type LayerEntry, type PushedImage } from '../support/layers.js';
 
 const gate = firstReason(isRoot(), haveOverlay(), haveCommand('skopeo'));
@@ -30,35 +30,20 @@ function bigLayer(seed: number): Buffer {
 }
 
 describe.skipIf(gate)('store: sharing, rmi, prune, df, check, crash', () => {
-  let registry: FixtureRegistry;
-  let t: TspodEnv;
+  const s = useTspodSuite('storegc');
   let big1: PushedImage;
   let big2: PushedImage;
-  const store = () => join(t.root, 'store');
+  const store = () => join(s.t.root, 'store');
   const layerDirs = () => readdirSync(join(store(), 'layers')).sort();
 
   beforeAll(async () => {
-    registry = await startFixtureRegistry();
-    t = tspodEnv({ mirrorUrl: registry.url });
-    const base = await busyboxBase(registry);
-    big1 = await pushCraftedImage(registry, 'library/bigfiles:1', [base, bigLayer(1)]);
-    big2 = await pushCraftedImage(registry, 'library/bigfiles:2', [base, bigLayer(2)]);
+    const base = await busyboxBase(s.registry);
+    big1 = await pushCraftedImage(s.registry, 'library/bigfiles:1', [base, bigLayer(1)]);
+    big2 = await pushCraftedImage(s.registry, 'library/bigfiles:2', [base, bigLayer(2)]);
   }, 600_000);
 
-  afterAll(async () => {
-    try {
-      expect(mountsUnder(t.root)).toEqual([]);
-      // every run here is --rm in the foreground: no container state may remain (other suites' detached
-      // containers may be running at the same time, so host-wide process checks would not be ours)
-      expect((existsSync(join(t.root, 'containers')) ? readdirSync(join(t.root, 'containers')) : []).filter((n) => /^[a-f0-9]{64}$/.test(n))).toEqual([]);
-    } finally {
-      t?.cleanup();
-      await registry?.stop();
-    }
-  });
-
   const ok = async (args: string[]) => {
-    const r = await t.run(args, { timeoutMs: 300_000 });
+    const r = await s.t.run(args, { timeoutMs: 300_000 });
     if (r.code !== 0) throw new Error(`tspod ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
     return r;
   };
@@ -66,7 +51,7 @@ describe.skipIf(gate)('store: sharing, rmi, prune, df, check, crash', () => {
 
   it('unpacks a base shared by two images once, also when both pulls run at the same time', async () => {
     // concurrently, in a second data root
-    const t2 = tspodEnv({ mirrorUrl: registry.url });
+    const t2 = tspodEnv({ mirrorUrl: s.registry.url });
     try {
       const [a, b] = await Promise.all([t2.run(['pull', '-q', 'busybox']), t2.run(['pull', '-q', FIXTURE_IMAGES.layered.replace('library/', '')])]);
       expect([a.code, b.code, a.stderr, b.stderr]).toEqual([0, 0, '', '']);
@@ -99,13 +84,13 @@ describe.skipIf(gate)('store: sharing, rmi, prune, df, check, crash', () => {
     expect(layerDirs()).toEqual([busyboxChain()]);
     const run = await ok(['run', '--rm', '--network', 'none', 'busybox', 'echo', 'still here']);
     expect(run.stdout).toBe('still here\n');
-    expect((await t.run(['rmi', 'layered'])).stderr).toMatch(/no such image: layered/);
+    expect((await s.t.run(['rmi', 'layered'])).stderr).toMatch(/no such image: layered/);
   }, 300_000);
 
   it('survives SIGKILL during an unpack: a second pull completes the image and system check is clean', async () => {
     const killed = await pullAndKillDuringUnpack(big1.ref);
     expect(killed).toBe(true);
-    expect((await t.run(['images'])).stdout).not.toContain('bigfiles');
+    expect((await s.t.run(['images'])).stdout).not.toContain('bigfiles');
     await ok(['pull', '-q', big1.ref]);
     const run = await ok(['run', '--rm', '--network', 'none', big1.ref, 'sh', '-c', 'ls /big | wc -l; md5sum /big/f3999 | cut -c1-32']);
     const [count] = run.stdout.trim().split('\n');
@@ -138,7 +123,7 @@ describe.skipIf(gate)('store: sharing, rmi, prune, df, check, crash', () => {
     expect((await ok(['run', '--rm', '--network', 'none', big1.ref, 'sh', '-c', 'ls /big | wc -l'])).stdout).toBe('4000\n');
     expect((await ok(['run', '--rm', '--network', 'none', 'busybox', 'true'])).code).toBe(0);
     // prune without -f asks, and "n" keeps everything
-    const asked = await t.run(['system', 'prune'], { input: 'n\n' });
+    const asked = await s.t.run(['system', 'prune'], { input: 'n\n' });
     expect(asked.stderr).toMatch(/Are you sure you want to continue\? \[y\/N\]/);
     expect(asked.stdout).toBe('');
   }, 300_000);
@@ -152,12 +137,12 @@ describe.skipIf(gate)('store: sharing, rmi, prune, df, check, crash', () => {
     const bytes = readFileSync(join(blobs, victim));
     bytes[bytes.length >> 1] ^= 0xff;
     writeFileSync(join(blobs, victim), bytes);
-    const bad = await t.run(['system', 'check']);
+    const bad = await s.t.run(['system', 'check']);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(new RegExp(`blob sha256:${victim}: content has digest sha256:[a-f0-9]{64}`));
     expect(bad.stdout).toMatch(/1 errors found; run with --repair to fix them/);
 
-    const fix = await t.run(['system', 'check', '--repair']);
+    const fix = await s.t.run(['system', 'check', '--repair']);
     expect(fix.stdout).toMatch(new RegExp(`blob sha256:${victim}: .*\\(repaired: removed`));
     expect(existsSync(join(blobs, victim))).toBe(false);
     await ok(['pull', '-q', big1.ref]);
@@ -185,7 +170,7 @@ describe.skipIf(gate)('store: sharing, rmi, prune, df, check, crash', () => {
 
   /** Starts `tspod pull ref`, SIGKILLs it once its unpack has written files, resolves whether it caught it. */
   async function pullAndKillDuringUnpack(ref: string): Promise<boolean> {
-    const child = spawn(process.execPath, [TSPOD_BIN, 'pull', '-q', ref], { env: t.env, stdio: 'ignore' });
+    const child = spawn(process.execPath, [TSPOD_BIN, 'pull', '-q', ref], { env: s.t.env, stdio: 'ignore' });
     const exited = new Promise<void>((res) => child.on('exit', () => res()));
     const tmp = join(store(), 'tmp');
     let caught = false;
