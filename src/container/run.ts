@@ -19,7 +19,7 @@ import type { LocalImage } from '../image/local.js';
 import { buildPlan } from '../runtime/spec.js';
 import { checkNetworkOptions, prepareNetwork, type ContainerNetwork, type NetworkRunOptions } from './network.js';
 import { launch } from '../runtime/launcher.js';
-import { detectCgroups, parseBytes, parseCpus, type Cgroup, type CgroupLimits } from '../runtime/cgroups/index.js';
+import { detectCgroups, parseBytes, parseCpus, prewarmAttach, type Cgroup, type CgroupLimits } from '../runtime/cgroups/index.js';
 import { layerFiles } from '../mount/lookup.js';
 import { overlayOptions } from '../mount/overlay.js';
 import { realSys } from '../sys/index.js';
@@ -105,6 +105,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     if (opts.rm && opts.restart !== undefined && opts.restart !== 'no') throw fail('EINVAL', `conflicting options: --restart ${opts.restart} and --rm`);
     // The cgroup is made while the snapshot and the network are prepared: independent work, ≈ 10 ms of
     // sequential cgroupfs writes on v1. Awaited before the plan; `finally` waits for it before releasing.
+    if (!opts.detach && !opts.create) prewarmAttach(); // see below, at launch
     cgroupMade = !opts.detach && !opts.create
       ? detectCgroups().then((d) => d.create(id, limits, opts.cgroupParent ? { parent: opts.cgroupParent } : undefined))
         // Recorded at once, so that reconcile finds the group if this CLI is killed from here on.
@@ -153,6 +154,9 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     // Not durable (ContainerStore.save): after a power loss nothing of this run is left, and the record
     // before it (durable) reconciles to exited the same way.
     await containers.save({ ...base, state: 'running', cgroupPaths: [...cg.paths] }, { durable: false });
+    // The init's placement (addProcess) then skips the kernel's grace-period wait (cgroups/detect.ts);
+    // once here and once at the start, to keep that window open through set-up of any length.
+    prewarmAttach();
     const result = await withTerminal(opts, (term) => launch(plan, { ...term, onPid: async (pid) => { await cg.addProcess(pid); return nw.attach(pid); } }));
     const oomKilled = await cg.oomKilled().catch(() => false);
     const exitCode = result.signal !== undefined ? 128 + result.signal : result.exitCode;

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import type { EngineRoots } from '../state/paths.js';
 import type { ContainerStore, ContainerRecord } from '../state/containers.js';
 import type { LaunchPlan } from '../runtime/plan.js';
-import { detectCgroups, type Cgroup, type CgroupLimits } from '../runtime/cgroups/index.js';
+import { detectCgroups, prewarmAttach, type Cgroup, type CgroupLimits } from '../runtime/cgroups/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { TspodError, fail, messageOf } from '../util/errors.js';
 import { planPath, startDetached, type DetachedOnPid } from './detached.js';
@@ -72,6 +72,7 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
     await releaseRuntime({ ...rec, cgroupPaths: undefined }, containers);
     cgroup = await driver.create(rec.id, (rec.limits ?? {}) as CgroupLimits, rec.cgroupParent ? { parent: rec.cgroupParent } : undefined);
   }
+  prewarmAttach(); // the init's placement (addProcess) then skips the kernel's wait (cgroups/detect.ts)
   const starting: ContainerRecord = {
     ...rec,
     state: 'running',

@@ -11,7 +11,7 @@
  * pass it as `io` to `detectCgroups`, `V1Driver` or `V2Driver`.
  */
 export type { Cgroup, CgroupDriver, CgroupIo, CgroupLimits, CgroupOpenOptions, CgroupStats } from './types.js';
-export { detectCgroups, type DetectOptions } from './detect.js';
+export { detectCgroups, prewarmAttach, type DetectOptions } from './detect.js';
 export { parseBytes, parseCpus, sharesToWeight } from './parse.js';
 export { realCgroupIo } from './io.js';
 export { V1Driver, type V1Hierarchy } from './v1.js';
