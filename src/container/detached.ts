@@ -34,7 +34,7 @@ export function planPath(containerDir: string): string {
   return join(containerDir, 'plan.json');
 }
 /** The serialized plan the monitor replays for a restart, its pid file, and the "stopped by the user" marker. */
-const planTextPath = (d: string) => join(d, 'plan.txt');
+export const planTextPath = (d: string) => join(d, 'plan.txt');
 const statePath = (d: string) => join(d, 'monitor-state.json');
 const stoppedPath = (d: string) => join(d, 'stopped');
 

@@ -15,6 +15,9 @@ import {
 } from '../runtime/network/index.js';
 import type { LaunchPlan } from '../runtime/plan.js';
 import { fail } from '../util/errors.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { isAlive } from '../state/proc.js';
+import { monitorState, planTextPath } from './detached.js';
 
 export interface NetworkRunOptions {
   /** bridge (default), none, host, container:NAME, or a user-defined network's name. */
@@ -86,6 +89,8 @@ export function checkNetworkOptions(opts: NetworkRunOptions): NetworkChoice {
 /** What network.json records: the request (for a later start), and the attachments (for inspect). */
 export interface SavedNetwork extends NetworkState {
   request?: { network?: string; ip?: string; publish: PortRequest[]; aliases?: string[]; hostname: string; addHosts?: string[] };
+  /** Networks added by `network connect`: attached again at every start, as docker does. */
+  connected?: { network: string; ip?: string; aliases?: string[] }[];
 }
 type SavedRequest = NonNullable<SavedNetwork['request']>;
 
@@ -175,12 +180,23 @@ export async function attachSavedNetwork(root: string, rec: Pick<ContainerRecord
   const choice = parseNetworkMode(req.network);
   if (choice.kind !== 'bridge') return '';
   await teardownNetwork(root, rec.id); // a previous run's leases, if its stop was not seen
-  const lease = await setupNetwork(root, {
-    containerId: rec.id, containerName: rec.name, hostname: req.hostname, network: choice.network, ip: req.ip, publish: req.publish,
-    aliases: req.aliases, hostsFile: join(dir, 'hosts'), addHosts: req.addHosts,
-  }, pid, { launcher: true, ...ownerOpt(owner) });
-  await writeFile(join(dir, 'network.json'), JSON.stringify({ ...saved, attachments: [lease] }, null, 2) + '\n');
-  return leaseVethRecord(lease);
+  const leases: Lease[] = [];
+  try {
+    leases.push(await setupNetwork(root, {
+      containerId: rec.id, containerName: rec.name, hostname: req.hostname, network: choice.network, ip: req.ip, publish: req.publish,
+      aliases: req.aliases, hostsFile: join(dir, 'hosts'), addHosts: req.addHosts,
+    }, pid, { launcher: true, ...ownerOpt(owner) }));
+    for (const c of saved.connected ?? []) {
+      leases.push(await setupNetwork(root, {
+        containerId: rec.id, containerName: rec.name, hostname: req.hostname, network: c.network, ip: c.ip, aliases: c.aliases, hostsFile: join(dir, 'hosts'),
+      }, pid, { launcher: true, ...ownerOpt(owner) }));
+    }
+  } catch (err) {
+    if (leases.length) await teardownNetwork(root, rec.id).catch(() => undefined); // the caller's cleanup would too; not twice the work
+    throw err;
+  }
+  await writeFile(join(dir, 'network.json'), JSON.stringify({ ...saved, attachments: leases }, null, 2) + '\n');
+  return leases.map(leaseVethRecord).join('');
 }
 
 /** Releases every network attachment of a container (veths, port rules, leases). Idempotent. */
@@ -210,7 +226,12 @@ async function runningPid(roots: EngineRoots, rec: ContainerRecord): Promise<num
   const r = rec as ContainerRecord & { pid?: number };
   const leases = await containerLeases(roots.root, rec.id);
   const live = leases.find((l) => processStartTime(l.pid) === l.startTime);
-  const pid = live?.pid ?? r.pid;
+  // After restarts by the monitor, the init it started last (the record catches up at reconcile), if it
+  // is in the container's cgroup (its pid file has no start time: a reused pid is not the container).
+  const restarted = (await monitorState(new ContainerStore(containersRoot(roots)).containerDir(rec.id)))?.pid;
+  const inContainer = (p: number) => readFile(`/proc/${p}/cgroup`, 'utf8').then((c) => c.includes(rec.id), () => false);
+  const pid = live?.pid ?? (r.pid !== undefined && processStartTime(r.pid) !== undefined ? r.pid
+    : restarted !== undefined && await inContainer(restarted) ? restarted : r.pid);
   if (rec.state !== 'running' || pid === undefined || processStartTime(pid) === undefined) {
     throw fail('ESTATE', `container ${rec.name} is not running: connect and disconnect need a running container`);
   }
@@ -228,12 +249,33 @@ export async function connectContainer(roots: EngineRoots, ref: string, network:
   if (state && state.mode !== undefined && ['none', 'host'].includes(state.mode)) {
     throw fail('EINVAL', `network connect: container ${rec.name} runs with --network ${state.mode}`);
   }
+  // A detached container's lease is its monitor's, like its first one: it outlives restarts.
+  const r = rec as ContainerRecord & { monitorPid?: number; monitorStart?: number; foreground?: boolean };
+  const owner = !r.foreground && isAlive(r.monitorPid, r.monitorStart) ? { pid: r.monitorPid!, startTime: r.monitorStart! } : undefined;
   const lease = await setupNetwork(roots.root, {
     containerId: rec.id, containerName: rec.name, hostname: rec.id.slice(0, 12), network: choice.network,
     ip: opts.ip, aliases: opts.aliases, hostsFile: join(dir, 'hosts'),
-  }, pid);
-  if (state) await writeFile(join(dir, 'network.json'), JSON.stringify({ ...state, attachments: [...state.attachments, lease] }, null, 2) + '\n');
+  }, pid, ownerOpt(owner));
+  if (state) {
+    const connected = [...(state.connected ?? []).filter((c) => c.network !== choice.network), { network: choice.network, ip: opts.ip, aliases: opts.aliases }];
+    await writeFile(join(dir, 'network.json'), JSON.stringify({ ...state, attachments: [...state.attachments, lease], connected }, null, 2) + '\n');
+  }
+  await editReplayedPlan(dir, (text) => text + leaseVethRecord(lease));
   return lease;
+}
+
+/**
+ * The plan tspod-monitor replays for a restart (detached.ts), if the container has one: `edit` gets
+ * and returns its text (the `veth` records follow its `end` line).
+ */
+async function editReplayedPlan(dir: string, edit: (text: string) => string): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(planTextPath(dir), 'utf8');
+  } catch {
+    return;
+  }
+  await writeFileAtomic(planTextPath(dir), edit(text), 0o600);
 }
 
 /** tspod network disconnect: removes the container's interface on `network`. */
@@ -241,10 +283,16 @@ export async function disconnectContainer(roots: EngineRoots, ref: string, netwo
   const rec = await findContainer(roots, ref);
   const leases = await containerLeases(roots.root, rec.id);
   if (!leases.some((l) => l.network === network)) throw fail('ENOTFOUND', `container ${rec.name} is not connected to network ${network}`);
+  const gone = leases.find((l) => l.network === network)!;
   await teardownNetwork(roots.root, rec.id, network);
   const dir = new ContainerStore(containersRoot(roots)).containerDir(rec.id);
   const state = await readNetworkState(dir);
-  if (state) await writeFile(join(dir, 'network.json'), JSON.stringify({ ...state, attachments: state.attachments.filter((a) => a.network !== network) }, null, 2) + '\n');
+  if (state) {
+    await writeFile(join(dir, 'network.json'), JSON.stringify({
+      ...state, attachments: state.attachments.filter((a) => a.network !== network), connected: (state.connected ?? []).filter((c) => c.network !== network),
+    }, null, 2) + '\n');
+  }
+  await editReplayedPlan(dir, (text) => text.split('\n').filter((l) => !l.startsWith(`veth ${gone.hostVeth} `)).join('\n'));
 }
 
 /**

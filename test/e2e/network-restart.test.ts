@@ -1,7 +1,8 @@
 // Bridge networking across restarts by tspod-monitor (issue 7's --restart with issue 6's network): the
 // launcher re-creates the same veth with the same address from the plan the monitor replays, the lease
 // (owned by the monitor) survives the gaps between two runs even when other containers' set-up reconciles
-// meanwhile, a published port answers again, and rm removes the veth, the port rule and the lease.
+// meanwhile, a published port answers again, and rm removes the veth, the port rule and the lease. A
+// network added with `network connect` comes back after restarts too (docker's behaviour) until disconnect.
 // Traffic goes only to loopback and to the containers this file creates.
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -92,6 +93,46 @@ describe.skipIf(gate)('bridge network across restarts by the monitor', () => {
     expect(leases().filter((l) => l.containerId === id)).toEqual([]);
     expect(portRules(id)).toEqual([]);
     await until(`${first.hostVeth} to go`, () => !existsSync(`/sys/class/net/${first.hostVeth}`), 5_000);
+  });
+
+  it('network connect lasts: the added interface comes back after a restart by the monitor and after tspod restart; disconnect ends it', async () => {
+    expect((await s.t.run(['network', 'create', 'rnet'])).code).toBe(0);
+    try {
+      const script = 'echo "run $(ls /sys/class/net | tr "\\n" " ")"; ip -4 -o addr show | sed -n "s/^[0-9]*: *\\([a-z0-9]*\\) *inet \\([0-9./]*\\).*/addr \\1 \\2/p"; sleep 1.5; exit 1';
+      const r = await s.t.run(['run', '-d', '--name', 'rcon', '--restart', 'always', '--cgroup-parent', s.parent, 'busybox', 'sh', '-c', script]);
+      expect(r.code, r.stderr).toBe(0);
+      const id = r.stdout.trim();
+      /** The runs so far: the interfaces and addresses each printed. */
+      const runs = async () => (await s.t.run(['logs', 'rcon'])).stdout.split(/^run /m).slice(1)
+        .map((chunk) => ({ links: chunk.split('\n')[0]!.trim().split(' ').sort(), addrs: [...chunk.matchAll(/^addr (\S+) (\S+)$/gm)].map((m) => `${m[1]} ${m[2]}`) }));
+      await until('the first run', async () => (await runs()).length >= 1);
+      const c = await s.t.run(['network', 'connect', 'rnet', 'rcon']);
+      expect(c.code, c.stderr).toBe(0);
+      const eth1 = leases().find((l) => l.containerId === id && l.network === 'rnet')!;
+      expect(eth1.ownerPid).toBeGreaterThan(0);
+      const want = `eth1 ${eth1.ip}/24`;
+      // A later run (the monitor restarted it) has eth1 again, same address.
+      let seen = (await runs()).length;
+      await until('a restarted run with eth1', async () => { const all = await runs(); return all.slice(seen).some((x) => x.addrs.includes(want)); });
+      // tspod restart (stop, then start from the saved network state) keeps it too.
+      expect((await s.t.run(['restart', '-t', '1', 'rcon'])).code).toBe(0);
+      seen = (await runs()).length;
+      await until('a run after tspod restart with eth1', async () => (await runs()).slice(seen).some((x) => x.addrs.includes(want)));
+      expect(leases().filter((l) => l.containerId === id).map((l) => l.network).sort()).toEqual(['bridge', 'rnet']);
+      // disconnect: no eth1 in later runs, no rnet lease.
+      expect((await s.t.run(['network', 'disconnect', 'rnet', 'rcon'])).code).toBe(0);
+      seen = (await runs()).length;
+      // (the second run from now: the first may have read the replayed plan just before the disconnect)
+      const later = await until('a run after disconnect', async () => (await runs()).slice(seen + 1)[0]);
+      expect(later.links).toEqual(['eth0', 'lo']);
+      expect(leases().filter((l) => l.containerId === id).map((l) => l.network)).toEqual(['bridge']);
+      expect((await s.t.run(['rm', '-f', 'rcon'])).code).toBe(0);
+      expect(leases().filter((l) => l.containerId === id)).toEqual([]);
+    } finally {
+      await s.t.run(['rm', '-f', 'rcon']);
+      const rm = await s.t.run(['network', 'rm', 'rnet']);
+      expect(rm.code, rm.stderr).toBe(0);
+    }
   });
 
   it('a detached container whose monitor is killed loses its lease at the next command', async () => {
