@@ -58,6 +58,12 @@ describe.skipIf(gate)('attach (issue 7)', () => {
     }
   }
   const state = async (name: string) => JSON.parse((await s.t.run(['inspect', name])).stdout)[0].State as { Status: string; Running: boolean; ExitCode: number };
+  /** Runs tspod and expects success, naming what went wrong. */
+  const ok = async (args: string[]) => {
+    const r = await s.t.run(args);
+    expect(r.code, `tspod ${args.join(' ')}: ${r.stderr}`).toBe(0);
+    return r;
+  };
   const sockets = (dir: string) => existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.sock')) : [];
 
   it('run -dit: attach gets a raw terminal of its size, input, resizes; ctrl-p ctrl-q detaches; two clients; exit code', async () => {
@@ -121,7 +127,7 @@ describe.skipIf(gate)('attach (issue 7)', () => {
     expect(stopped.code).toBe(1);
     expect(stopped.stderr.trim().split('\n')).toHaveLength(1);
     expect(stopped.stderr).toMatch(/cannot attach to container .*: it is not running/);
-    expect((await s.t.run(['rm', name])).code).toBe(0);
+    await ok(['rm', name]);
   });
 
   it('run -di: attach forwards stdin (the container keeps it open between clients), stdout and stderr stay apart', async () => {
@@ -149,12 +155,12 @@ describe.skipIf(gate)('attach (issue 7)', () => {
     expect(logs.stdout).toBe('got:one\ngot2:two\n');
     expect(logs.stderr).toBe('err:one\n');
     expect((await state(name)).ExitCode).toBe(4);
-    expect((await s.t.run(['rm', name])).code).toBe(0);
+    await ok(['rm', name]);
   });
 
   it('start -a [-i]: connected before the command runs, so no output is missed; stdin with -i', async () => {
     const quick = `quick-${process.pid}`;
-    expect((await s.t.run(['create', '--name', quick, ...base(), 'busybox', 'sh', '-c', 'echo out-now; echo err-now >&2; exit 6'])).code).toBe(0);
+    await ok(['create', '--name', quick, ...base(), 'busybox', 'sh', '-c', 'echo out-now; echo err-now >&2; exit 6']);
     for (let i = 0; i < 2; i++) {
       const r = await s.t.run(['start', '-a', quick]);
       expect(r.code, r.stderr).toBe(6);
@@ -163,7 +169,7 @@ describe.skipIf(gate)('attach (issue 7)', () => {
     }
 
     const inter = `inter-${process.pid}`;
-    expect((await s.t.run(['create', '-i', '--name', inter, ...base(), 'busybox', 'sh', '-c', 'cat; echo eof-seen; exit 7'])).code).toBe(0);
+    await ok(['create', '-i', '--name', inter, ...base(), 'busybox', 'sh', '-c', 'cat; echo eof-seen; exit 7']);
     // create -i: the end of the client's input is the end of the container's (docker's StdinOnce)
     for (let i = 0; i < 2; i++) {
       const r = await s.t.run(['start', '-ai', inter], { input: 'val\nmore\n', timeoutMs: 20_000 });
@@ -173,15 +179,15 @@ describe.skipIf(gate)('attach (issue 7)', () => {
 
     // -dit then start -ai after it exited: the terminal again, the shell's prompt is not missed
     const tty = `starttty-${process.pid}`;
-    expect((await s.t.run(['create', '-it', '--name', tty, ...base(), 'alpine:3.20', 'sh'])).code).toBe(0);
+    await ok(['create', '-it', '--name', tty, ...base(), 'alpine:3.20', 'sh']);
     const p = await onPty(['start', '-ai', tty], [{ expect: '# ' }, { send: 'echo st-$((3*3)); exit 5\r' }, { expect: 'st-9' }]);
     expect(p.exit).toBe(5);
-    expect((await s.t.run(['rm', quick, inter, tty])).code).toBe(0);
+    await ok(['rm', quick, inter, tty]);
   });
 
   it('rm -f with a client attached, SIGKILL of the monitor: the truth in ps, a clear attach error, nothing left', async () => {
     const name = `gone-${process.pid}`;
-    expect((await s.t.run(['run', '-dit', '--name', name, ...base(), 'alpine:3.20', 'sh'])).code).toBe(0);
+    await ok(['run', '-dit', '--name', name, ...base(), 'alpine:3.20', 'sh']);
     let rec = record(name);
     const observer = background(['attach', '--no-stdin', name]);
     await until('the observer to connect', () => clients(rec.monitorPid) === 1);
@@ -196,12 +202,12 @@ describe.skipIf(gate)('attach (issue 7)', () => {
     expect(a.stderr).toMatch(/cannot attach to container .*: it is not running \(start it first\)\n$/);
 
     // restarted, attached, removed by force: the client ends, no socket, process or cgroup is left
-    expect((await s.t.run(['start', name])).code).toBe(0);
+    await ok(['start', name]);
     rec = record(name);
     const second = background(['attach', '--no-stdin', name]);
     await until('the client to connect', () => clients(rec.monitorPid) === 1);
     expect(sockets(rec.dir)).toEqual(['attach.sock']);
-    expect((await s.t.run(['rm', '-f', name])).code).toBe(0);
+    await ok(['rm', '-f', name]);
     expect(await second.done).not.toBe(0);
     expect(existsSync(rec.dir)).toBe(false);
     await until('the monitor to end', () => !existsSync(`/proc/${rec.monitorPid}`));
@@ -209,7 +215,7 @@ describe.skipIf(gate)('attach (issue 7)', () => {
 
   it('--restart: the monitor keeps the socket and the terminal; each run ends the attached clients with its status', async () => {
     const name = `restart-${process.pid}`;
-    expect((await s.t.run(['run', '-dit', '--restart', 'always', '--name', name, ...base(), 'alpine:3.20', 'sh'])).code).toBe(0);
+    await ok(['run', '-dit', '--restart', 'always', '--name', name, ...base(), 'alpine:3.20', 'sh']);
     const { monitorPid } = record(name);
     const a = await onPty(['attach', name], [{ send: '\r' }, { expect: '# ' }, { send: 'tty; exit 2\r' }]);
     expect(a.exit).toBe(2);
@@ -221,7 +227,7 @@ describe.skipIf(gate)('attach (issue 7)', () => {
       { expect: '33 77' }, { send: '\u0010\u0011' }], [33, 77]);
     expect(b.exit).toBe(0);
     expect(existsSync(`/proc/${monitorPid}`)).toBe(true); // the same monitor
-    expect((await s.t.run(['rm', '-f', name])).code).toBe(0);
+    await ok(['rm', '-f', name]);
   });
 
   it('a client that cannot keep up is dropped; the container never waits for it', async () => {
@@ -244,12 +250,12 @@ describe.skipIf(gate)('attach (issue 7)', () => {
     expect(await slow.done).toBe(1);
     expect(slow.err()).toMatch(/dropped this client, which could not keep up/);
     expect((await state(name)).Running).toBe(true);
-    expect((await s.t.run(['rm', '-f', name])).code).toBe(0);
+    await ok(['rm', '-f', name]);
   });
 
   it('bad input: an unknown detach key, a terminal container attached from a pipe', async () => {
     const name = `bad-${process.pid}`;
-    expect((await s.t.run(['run', '-dit', '--name', name, ...base(), 'busybox', 'sh'])).code).toBe(0);
+    await ok(['run', '-dit', '--name', name, ...base(), 'busybox', 'sh']);
     const k = await s.t.run(['attach', '--detach-keys', 'ctrl-1', name]);
     expect(k.code).toBe(1);
     expect(k.stderr).toMatch(/invalid --detach-keys "ctrl-1"/);
@@ -257,11 +263,11 @@ describe.skipIf(gate)('attach (issue 7)', () => {
     expect(p.code).toBe(1);
     expect(p.stderr).toMatch(/the input device is not a TTY/);
     expect((await state(name)).Running).toBe(true);
-    expect((await s.t.run(['pause', name])).code).toBe(0);
+    await ok(['pause', name]);
     const paused = await s.t.run(['attach', '--no-stdin', name]);
     expect(paused.code).toBe(1);
     expect(paused.stderr).toMatch(/cannot attach to container .*: it is paused \(unpause it first\)/);
-    expect((await s.t.run(['unpause', name])).code).toBe(0);
-    expect((await s.t.run(['rm', '-f', name])).code).toBe(0);
+    await ok(['unpause', name]);
+    await ok(['rm', '-f', name]);
   });
 });
