@@ -11,8 +11,9 @@
  * cleans it (a SIGKILLed tspod cannot leak one).
  */
 import { closeSync, constants as fsc, openSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LOCK_EX, LOCK_NB, LOCK_UN, realSys } from '../../sys/index.js';
 import { readdirOrEmpty, writeFileAtomic } from '../../util/fs.js';
@@ -121,13 +122,21 @@ export class NetworkStore {
       return (JSON.parse(await readFile(join(this.dir, 'leases.json'), 'utf8')) as { leases: Lease[] }).leases;
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return [];
+      // Only a host crash can leave the file torn (see saveLeases), and then every lease is stale:
+      // their processes, veths and bridges are gone with the boot.
+      if (err instanceof SyntaxError) return [];
       throw fail('EINTERNAL', `read ${join(this.dir, 'leases.json')}: ${messageOf(err)}`, err);
     }
   }
 
+  /**
+   * Replaces leases.json atomically (temporary file + rename: a SIGKILL leaves the old or the new
+   * list) but without fsync: leases describe the processes and host objects of this boot only, so a
+   * list a power loss would lose is stale by then anyway. Saves two fsyncs at every start and stop.
+   */
   async saveLeases(leases: Lease[]): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(join(this.dir, 'leases.json'), JSON.stringify({ leases }, null, 2) + '\n');
+    await replaceFile(join(this.dir, 'leases.json'), JSON.stringify({ leases }, null, 2) + '\n');
   }
 
   /**
@@ -185,7 +194,19 @@ export async function liveClaims(): Promise<Claim[]> {
 
 export async function saveClaims(claims: Claim[]): Promise<void> {
   if (claims.length === 0) await rm(CLAIMS, { force: true });
-  else await writeFileAtomic(CLAIMS, JSON.stringify(claims) + '\n');
+  else await replaceFile(CLAIMS, JSON.stringify(claims) + '\n'); // under /run: gone with the boot anyway
+}
+
+/** Atomic replacement without fsync (see NetworkStore.saveLeases). */
+async function replaceFile(path: string, data: string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeFile(tmp, data, { flag: 'wx', mode: 0o644 });
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** Start time of a process (clock ticks since boot), or undefined when it does not exist. */

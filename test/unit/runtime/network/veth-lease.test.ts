@@ -3,7 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { vethRecord } from '../../../../src/runtime/network/bridge.js';
 import { leaseVethRecord } from '../../../../src/runtime/network/index.js';
-import { claimOf, leaseAlive, processStartTime, type Lease } from '../../../../src/runtime/network/store.js';
+import { claimOf, leaseAlive, NetworkStore, processStartTime, type Lease } from '../../../../src/runtime/network/store.js';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const lease = (over: Partial<Lease> = {}): Lease => ({
   network: 'bridge', bridge: 'tspod0', ip: '10.89.0.7', prefix: 24, gateway: '10.89.0.1', mac: '02:42:0a:59:00:07',
@@ -35,5 +38,23 @@ describe('lease owner', () => {
     expect(leaseAlive(l)).toBe(true);
     expect(claimOf(l)).toEqual({ bridge: 'tspod0', ip: '10.89.0.7', pid: me.pid, startTime: me.startTime });
     expect(leaseAlive(lease({ pid: me.pid, startTime: me.startTime, ownerPid: me.pid, ownerStart: '1' }))).toBe(false);
+  });
+});
+
+describe('leases.json', () => {
+  it('is replaced atomically (no temporary file left) and read back; a torn file (only a host crash makes one) reads as no lease', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tspod-leases-'));
+    try {
+      const store = new NetworkStore(root);
+      expect(await store.leases()).toEqual([]);
+      await store.saveLeases([lease()]);
+      await store.saveLeases([lease(), lease({ ip: '10.89.0.8' })]);
+      expect((await store.leases()).map((l) => l.ip)).toEqual(['10.89.0.7', '10.89.0.8']);
+      expect(readdirSync(join(root, 'networks'))).toEqual(['leases.json']);
+      writeFileSync(join(root, 'networks', 'leases.json'), '{"leases": [');
+      expect(await store.leases()).toEqual([]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
