@@ -16,6 +16,7 @@ import { containerStore, isActive } from './reconcile.js';
 import { freshRecord } from './list.js';
 import { startContainer } from './start.js';
 import { waitContainer } from './wait.js';
+import { killContainer } from './kill.js';
 import { processStartTime } from '../state/proc.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -36,8 +37,15 @@ export interface AttachOptions {
   detachKeys?: string;
   /** start -a: start the container first, connected before its command runs, so no output is missed. */
   start?: boolean;
-  /** Ends the attach (the CLI wires SIGINT here when the terminal is not raw); the container keeps running. */
+  /** Ends the attach; the container keeps running. */
   signal?: AbortSignal;
+  /**
+   * docker's --sig-proxy (the CLI's default): without a terminal, SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+   * SIGUSR1 and SIGUSR2 sent to this process are sent on to the container (tspod kill). With a
+   * terminal, or without the proxy, SIGINT (Ctrl-C) detaches when `interruptDetaches` is set.
+   */
+  sigProxy?: boolean;
+  interruptDetaches?: boolean;
   streams?: AttachStreams;
 }
 
@@ -83,7 +91,9 @@ export async function attachContainer(roots: EngineRoots, ref: string, opts: Att
     }
   }
   const monitor = (await containers.get(rec.id)) ?? rec;
-  return session(sock, streams, { tty: cfg.tty, input, stdinOnce: !!cfg.stdinOnce && !cfg.tty, keys, signal: opts.signal }).then(async (r) => {
+  const proxy = opts.sigProxy && !cfg.tty ? (sig: NodeJS.Signals) => { killContainer(roots, rec.id, sig).catch(() => {}); } : undefined;
+  return session(sock, streams, { tty: cfg.tty, input, stdinOnce: !!cfg.stdinOnce && !cfg.tty, keys, signal: opts.signal, proxy,
+    interruptDetaches: !!opts.interruptDetaches }).then(async (r) => {
     if (r.detached || r.exitCode !== undefined) return r;
     // No exit frame. A monitor that still runs dropped us: we could not keep up with the output. (A killed
     // monitor's sockets close while it is still exiting: give it a moment to be gone.)
@@ -111,7 +121,10 @@ async function connect(dir: string): Promise<Socket> {
   }
 }
 
-function session(sock: Socket, streams: AttachStreams, o: { tty: boolean; input: boolean; stdinOnce: boolean; keys: Buffer; signal?: AbortSignal }): Promise<AttachResult> {
+const PROXIED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+function session(sock: Socket, streams: AttachStreams, o: { tty: boolean; input: boolean; stdinOnce: boolean; keys: Buffer; signal?: AbortSignal;
+  proxy?: (sig: NodeJS.Signals) => void; interruptDetaches: boolean }): Promise<AttachResult> {
   const { stdin, stdout, stderr } = streams;
   const raw = o.tty && o.input && !!stdin.isTTY && typeof stdin.setRawMode === 'function';
   const matcher = new DetachMatcher(o.keys);
@@ -168,6 +181,17 @@ function session(sock: Socket, streams: AttachStreams, o: { tty: boolean; input:
       stdin.on('end', onEnd);
       stdin.on('error', () => {});
       cleanups.push(() => { stdin.off('data', onData); stdin.off('end', onEnd); stdin.pause(); });
+    }
+    if (o.proxy) {
+      for (const sig of PROXIED) {
+        const h = () => o.proxy!(sig);
+        process.on(sig, h);
+        cleanups.push(() => process.off(sig, h));
+      }
+    } else if (o.interruptDetaches) {
+      const onInt = () => finish({ detached: true });
+      process.on('SIGINT', onInt);
+      cleanups.push(() => process.off('SIGINT', onInt));
     }
     if (o.signal) {
       const onAbort = () => finish({ detached: true });

@@ -253,6 +253,24 @@ describe.skipIf(gate)('attach (issue 7)', () => {
     await ok(['rm', '-f', name]);
   });
 
+  it('--sig-proxy (default): a signal to attach goes to a container without a terminal; --sig-proxy=false: Ctrl-C detaches', async () => {
+    const name = `sig-${process.pid}`;
+    await ok(['run', '-d', '--name', name, ...base(), 'busybox', 'sh', '-c', 'trap "echo got-int; exit 42" INT; while true; do sleep 0.1; done']);
+    const { monitorPid } = record(name);
+    const off = background(['attach', '--sig-proxy=false', name]);
+    await until('the client to connect', () => clients(monitorPid) === 1);
+    off.child.kill('SIGINT');
+    expect(await off.done).toBe(0);
+    expect((await state(name)).Running).toBe(true);
+    await until('the detached client to be gone', () => clients(monitorPid) === 0);
+    const on = background(['attach', name]);
+    await until('the client to connect', () => clients(monitorPid) === 1);
+    on.child.kill('SIGINT');
+    expect(await on.done).toBe(42);
+    expect(on.out()).toBe('got-int\n');
+    await ok(['rm', name]);
+  });
+
   it('bad input: an unknown detach key, a terminal container attached from a pipe', async () => {
     const name = `bad-${process.pid}`;
     await ok(['run', '-dit', '--name', name, ...base(), 'busybox', 'sh']);
