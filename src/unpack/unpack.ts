@@ -42,6 +42,8 @@ export interface UnpackResult {
 const YIELD_MS = 8;
 /** File content waiting for the pool above which parsing pauses (memory bound of asyncContent). */
 const POOL_HIGH = 32 * 1024 * 1024;
+/** Files open on the pool above which parsing pauses (keeps far below any RLIMIT_NOFILE). */
+const POOL_FILES = 256;
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
@@ -150,8 +152,8 @@ export async function unpackLayer(input: Readable | AsyncIterable<Uint8Array>, m
       let off = 0;
       while (off < chunk.length && !reader.done) {
         off += reader.write(off === 0 ? chunk : chunk.subarray(off), overBudget);
-        if (writer.pendingBytes > POOL_HIGH) {
-          await writer.below(POOL_HIGH / 2);
+        if (writer.pendingBytes > POOL_HIGH || writer.poolFileCount > POOL_FILES) {
+          await writer.below(POOL_HIGH / 2, POOL_FILES / 2);
           slice = performance.now();
         } else if (performance.now() - slice > YIELD_MS) {
           await new Promise<void>((r) => setImmediate(r));

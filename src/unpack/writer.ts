@@ -456,9 +456,14 @@ export class LayerWriter implements TarHandler {
     if (this.poolError) throw this.poolError;
   }
 
-  /** Back-pressure: resolves once at most `bytes` are waiting for the pool (or a write failed). */
-  async below(bytes: number): Promise<void> {
-    await this.until(() => this.pendingBytes <= bytes || this.poolError !== undefined);
+  /** Files whose content is still being written on the pool (each holds an fd). */
+  get poolFileCount(): number {
+    return this.poolFiles.size;
+  }
+
+  /** Back-pressure: resolves once at most `bytes` wait for the pool and at most `files` are open on it (or a write failed). */
+  async below(bytes: number, files: number): Promise<void> {
+    await this.until(() => (this.pendingBytes <= bytes && this.poolFiles.size <= files) || this.poolError !== undefined);
     if (this.poolError) throw this.poolError;
   }
 

@@ -186,6 +186,21 @@ d('unpackLayer: entry kinds and metadata', () => {
     }
   });
 
+  it('pauses parsing while too many large files are still being written, and completes every one', async () => {
+    const n = 400; // above the 256 files the unpack lets the pool hold open
+    const entries: CraftEntry[] = Array.from({ length: n }, (_, i) => ({
+      name: `lib/f${i}`, data: Buffer.alloc(64 * 1024, i & 0xff), mode: 0o600 | (i % 2 ? 0o4000 : 0), uid: i, gid: i + 1, mtime: 1600000000 + i,
+    }));
+    const { dir, res } = await unpack(entries, { chunk: 1 << 20 });
+    expect(res.size).toBe(n * 64 * 1024);
+    for (let i = 0; i < n; i++) {
+      const p = join(dir, `lib/f${i}`);
+      const st = lstatSync(p);
+      expect([st.size, st.mode & 0o7777, st.uid, st.gid, st.mtimeMs]).toEqual([64 * 1024, 0o600 | (i % 2 ? 0o4000 : 0), i, i + 1, (1600000000 + i) * 1000]);
+      if (i % 97 === 0) expect(readFileSync(p).equals(Buffer.alloc(64 * 1024, i & 0xff))).toBe(true);
+    }
+  });
+
   it('leaves no file open and no write in flight when a later entry is refused', async () => {
     // Only this test's files: other test files run in threads of the same process.
     const open = () => readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } })
