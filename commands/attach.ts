@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
 import { attachContainer } from '../src/index.js';
-import { boolFlagValues } from '../src/container/attach-io.js';
+import { boolFlagValues } from '../src/cli/bool-flags.js';
 
 /**
  * attach: connects to a running container through its monitor (src/container/attach.ts): its output

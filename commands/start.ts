@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
 import { startContainer, attachContainer } from '../src/index.js';
 import { messageOf } from '../src/util/errors.js';
-import { boolFlagValues } from '../src/container/attach-io.js';
+import { boolFlagValues } from '../src/cli/bool-flags.js';
 
 export default class Start extends TspodCommand {
   static override description = 'start one or more stopped containers';
