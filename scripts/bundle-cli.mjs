@@ -61,6 +61,8 @@ const result = await build({
       // bin/tspod.js compiles the bundle as a vm.Script (for the code cache), where a dynamic import()
       // has no loader; oclif uses import() to load ESM plugins and hooks. Route it through the loader.
       "var __tspod_import = globalThis[Symbol.for('tspod.import')] || ((s) => import(s));",
+      // Built-in modules that most commands never touch are loaded on first use (see lazyBuiltins).
+      "var __tspod_lazy = (id) => { let m; const get = () => (m ??= require(id)); return new Proxy({}, { get: (_, k) => get()[k], has: (_, k) => k in get(), ownKeys: () => Reflect.ownKeys(get()), getOwnPropertyDescriptor: (_, k) => { const d = Reflect.getOwnPropertyDescriptor(get(), k); if (d) d.configurable = true; return d; } }); };",
     ].join('\n'),
   },
   legalComments: 'none',
@@ -68,7 +70,7 @@ const result = await build({
 });
 if (result.errors.length) process.exit(1);
 const [banner, code] = splitBanner(result.outputFiles[0].text);
-writeFileSync(tmp, banner + patchOclif(code).replace(/(?<![\w$.'"`])import\(/g, '__tspod_import('));
+writeFileSync(tmp, banner + lazyBuiltins(patchOclif(code)).replace(/(?<![\w$.'"`])import\(/g, '__tspod_import('));
 renameSync(tmp, outfile);
 
 /**
@@ -94,6 +96,24 @@ function patchOclif(code) {
     code = code.replace(widths[1], 'Object.defineProperty(exports2, "errtermwidth", { enumerable: true, get: () => columns || termwidth(process.stderr) });');
   }
   return code;
+}
+
+/**
+ * The bundle evaluates every module's top-level `require` at start, so every command loaded tls (for
+ * the registry's CA list, 6 modules), zlib (pull, save/load, commit) and perf_hooks (oclif's opt-in
+ * timing, 9 modules): ≈ 3–5 ms of built-in module compilation on every start, `run` included. They
+ * become proxies that require the module on the first property access. Only plain
+ * `var x = require("node:…")` bindings are rewritten (a `__toESM(…)` wrapper would copy every
+ * property at once and gain nothing).
+ */
+function lazyBuiltins(code) {
+  let n = 0;
+  const out = code.replace(/(var [\w$]+ = )require\("node:(tls|zlib|perf_hooks)"\);/g, (_, lhs, id) => {
+    n++;
+    return `${lhs}__tspod_lazy("node:${id}");`;
+  });
+  if (n === 0) process.stderr.write('bundle-cli: note: no tls/zlib/perf_hooks require found to make lazy\n');
+  return out;
 }
 
 function splitBanner(text) {
