@@ -100,9 +100,10 @@ function patchOclif(code) {
 
 /**
  * The bundle evaluates every module's top-level `require` at start, so every command loaded tls (for
- * the registry's CA list, 6 modules), zlib (pull, save/load, commit) and perf_hooks (oclif's opt-in
- * timing, 9 modules): ≈ 3–5 ms of built-in module compilation on every start, `run` included. They
- * become proxies that require the module on the first property access. Only plain
+ * the registry's CA list, 6 modules) and zlib (pull, save/load, commit): 8 built-in modules compiled
+ * on every start, `run` included. They become proxies that require the module on the first property
+ * access. (perf_hooks too, for oclif's opt-in timing; Node still loads it for something that reads
+ * the global `performance`, so that one gains nothing yet.) Only plain
  * `var x = require("node:…")` bindings are rewritten (a `__toESM(…)` wrapper would copy every
  * property at once and gain nothing).
  */
