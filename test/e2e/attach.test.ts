@@ -50,10 +50,10 @@ describe.skipIf(gate)('attach (issue 7)', () => {
   /** Clients connected to a monitor: its sockets but the listening one. */
   const clients = (monitorPid: number) => readdirSync(`/proc/${monitorPid}/fd`)
     .filter((fd) => { try { return readlinkSync(`/proc/${monitorPid}/fd/${fd}`).startsWith('socket:'); } catch { return false; } }).length - 1;
-  async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000, detail?: () => string): Promise<void> {
     const end = Date.now() + ms;
     while (!(await cond())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `: ${detail()}` : ''}`);
       await sleep(25);
     }
   }
@@ -139,8 +139,9 @@ describe.skipIf(gate)('attach (issue 7)', () => {
 
     // the first client's input ends after one line: the container's stdin stays open (docker's attach)
     const first = background(['attach', name], 'one\n');
-    await until('the container to read the first line', () => first.out().includes('got:one'));
-    await until('the first client to get stderr', () => first.err().includes('err:one'));
+    const seen = () => `client exit ${first.child.exitCode}, stdout ${JSON.stringify(first.out())}, stderr ${JSON.stringify(first.err())}`;
+    await until('the container to read the first line', () => first.out().includes('got:one'), 20_000, seen);
+    await until('the first client to get stderr', () => first.err().includes('err:one'), 20_000, seen);
     expect(clients(monitorPid)).toBe(1);
     expect((await state(name)).Running).toBe(true);
 
