@@ -21,7 +21,13 @@ try {
   // rewrites every output, so one file tells (a file, not a folder: an unpacked package's folders are new).
   if (statSync(join(root, 'dist', 'src', 'index.js')).mtimeMs > st.mtimeMs) {
     const { execFileSync } = await import('node:child_process');
-    execFileSync(process.execPath, [join(root, 'scripts', 'bundle-cli.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    try {
+      execFileSync(process.execPath, [join(root, 'scripts', 'bundle-cli.mjs')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (err) {
+      // A build running at this moment (tsc half-way through dist/) can make the rebundle fail: run the
+      // bundle there is rather than fail the command; the next start tries again.
+      process.stderr.write(`tspod: warning: could not rebuild the stale CLI bundle (${String(err.stderr || err.message).split('\n').find((l) => /error/i.test(l))?.trim() ?? 'exit ' + err.status}); running the existing one\n`);
+    }
     st = statSync(bundle);
   }
 } catch (err) {
