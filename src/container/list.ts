@@ -6,6 +6,8 @@ import { fail } from '../util/errors.js';
 import { containerStore, reconcile } from './reconcile.js';
 import { logPath } from './detached.js';
 import { networkSettings, readNetworkState } from './network.js';
+import { readAttachConfig } from './attach-io.js';
+import { readInspectMounts } from './run-options.js';
 
 /** reconcile() under the lock when nobody else holds it; as recorded otherwise (that command is busy with it). */
 export async function freshRecord(containers: ContainerStore, rec: ContainerRecord): Promise<ContainerRecord> {
@@ -108,6 +110,7 @@ export async function inspectContainer(roots: EngineRoots, ref: string): Promise
   const containers = containerStore(roots);
   const rec = await freshRecord(containers, await containers.find(ref));
   const dir = containers.containerDir(rec.id);
+  const stdio = await readAttachConfig(dir);
   return {
     Id: rec.id,
     Created: rec.created,
@@ -129,8 +132,16 @@ export async function inspectContainer(roots: EngineRoots, ref: string): Promise
     RestartCount: rec.restartCount ?? 0,
     LogPath: logPath(dir),
     HostConfig: { RestartPolicy: { Name: rec.restartPolicy ?? 'no' }, CgroupParent: rec.cgroupParent ?? '', Memory: rec.limits?.memoryBytes ?? 0 },
-    Config: { Image: rec.image, Cmd: [rec.path, ...(rec.args ?? [])].filter((x) => x !== undefined) },
-    Mounts: [],
+    Config: {
+      Image: rec.image,
+      Cmd: [rec.path, ...(rec.args ?? [])].filter((x) => x !== undefined),
+      Tty: stdio.tty,
+      OpenStdin: stdio.stdin,
+      StdinOnce: stdio.stdinOnce ?? false,
+      AttachStdin: stdio.stdinOnce ?? false,
+      Labels: rec.labels ?? {},
+    },
+    Mounts: await readInspectMounts(dir),
     NetworkSettings: await networkSettings(roots, rec.id, dir),
     Tspod: { CgroupPaths: rec.cgroupPaths ?? [], MonitorPid: rec.monitorPid ?? 0, RecordDir: dir },
   };

@@ -5,7 +5,7 @@
  * container), then lets runtime/options.ts apply everything to the plan.
  */
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EngineRoots } from '../state/paths.js';
 import type { LaunchPlan } from '../runtime/plan.js';
@@ -15,6 +15,7 @@ import { launcherPath } from '../runtime/launcher.js';
 import { attachVolume, createVolume, releaseVolumes, seedVolume } from '../volume/index.js';
 import { realSys } from '../sys/index.js';
 import { fail, messageOf } from '../util/errors.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 export interface ContainerRunOptions {
   capAdd?: string[];
@@ -110,6 +111,7 @@ export async function withRunOptions(
     targets.add(m.target);
   }
   const resolved: UserMount[] = [];
+  const described: InspectMount[] = [];
   for (const m of parsed) {
     if (m.type === 'bind') {
       if (!existsSync(m.source)) {
@@ -118,10 +120,12 @@ export async function withRunOptions(
         await mkdir(m.source, { recursive: true });
       }
       resolved.push(m);
+      described.push({ Type: 'bind', Source: m.source, Destination: m.target, Mode: '', RW: !m.readonly, Propagation: m.propagation ?? 'rprivate' });
       continue;
     }
     if (m.type === 'tmpfs') {
       resolved.push(m);
+      described.push({ Type: 'tmpfs', Source: '', Destination: m.target, Mode: '', RW: !m.flags.includes('ro'), Propagation: '' });
       continue;
     }
     const v = await createVolume(ctx.roots, m.name, { anonymous: m.name === undefined });
@@ -135,13 +139,38 @@ export async function withRunOptions(
       }
     }
     resolved.push({ type: 'bind', source: v.mountpoint, target: m.target, readonly: m.readonly });
+    described.push({ Type: 'volume', Name: v.name, Source: v.mountpoint, Destination: m.target, Driver: 'local', Mode: '', RW: !m.readonly, Propagation: '' });
   }
+  if (described.length) await writeFileAtomic(mountsFile(ctx.dir), JSON.stringify(described) + '\n', 0o600);
   return applyPlanOptions(plan, {
     ...o,
     mounts: resolved,
     stateDir: ctx.dir,
     seccompCacheDir: join(ctx.roots.runroot, 'seccomp-cache'),
   }, { hostNetwork: ctx.hostNetwork, initBinary: initBinaryPath(launcherPath()) });
+}
+
+/** A user mount as `docker inspect` lists it under Mounts. */
+export interface InspectMount {
+  Type: 'bind' | 'volume' | 'tmpfs';
+  Name?: string;
+  Source: string;
+  Destination: string;
+  Driver?: string;
+  Mode: string;
+  RW: boolean;
+  Propagation: string;
+}
+
+const mountsFile = (dir: string) => join(dir, 'mounts.json');
+
+/** The container's -v/--mount/--tmpfs mounts as saved at create (none when it has none). */
+export async function readInspectMounts(dir: string): Promise<InspectMount[]> {
+  try {
+    return JSON.parse(await readFile(mountsFile(dir), 'utf8')) as InspectMount[];
+  } catch {
+    return [];
+  }
 }
 
 /** Drops the container's use of its volumes; `removeAnonymous` for --rm (docker removes anonymous volumes then). */

@@ -198,6 +198,28 @@ describe.skipIf(gate)('run options (issue 5)', () => {
       expect(gone.stderr).toMatch(/no such volume: vol1/);
     });
 
+    it('inspect lists the mounts (bind, volume, tmpfs) as docker does, and -i/-t as Config.OpenStdin/Tty', async () => {
+      const dir = join(tmp, 'inspected');
+      const c = await s.t.run(['create', '--name', 'mounted', '-i', '-t', '--network', 'none', '--cgroup-parent', s.parent,
+        '-v', `${dir}:/b:ro`, '-v', 'insp-vol:/v', '--tmpfs', '/t', 'busybox', 'true']);
+      expect(c.code, c.stderr).toBe(0);
+      const j = JSON.parse((await s.t.run(['inspect', 'mounted'])).stdout)[0] as { Mounts: unknown[]; Config: Record<string, unknown> };
+      expect(j.Mounts).toEqual([
+        { Type: 'bind', Source: dir, Destination: '/b', Mode: '', RW: false, Propagation: 'rprivate' },
+        { Type: 'volume', Name: 'insp-vol', Source: join(s.t.root, 'volumes', 'insp-vol', '_data'), Destination: '/v', Driver: 'local', Mode: '', RW: true, Propagation: '' },
+        { Type: 'tmpfs', Source: '', Destination: '/t', Mode: '', RW: true, Propagation: '' },
+      ]);
+      expect(j.Config).toMatchObject({ Tty: true, OpenStdin: true, StdinOnce: true });
+      expect((await s.t.run(['rm', '-v', 'mounted'])).code).toBe(0);
+      expect((await s.t.run(['volume', 'rm', 'insp-vol'])).code).toBe(0);
+      const plain = await s.t.run(['create', '--name', 'plain', '--network', 'none', '--cgroup-parent', s.parent, 'busybox', 'true']);
+      expect(plain.code, plain.stderr).toBe(0);
+      const p = JSON.parse((await s.t.run(['inspect', 'plain'])).stdout)[0] as { Mounts: unknown[]; Config: Record<string, unknown> };
+      expect(p.Mounts).toEqual([]);
+      expect(p.Config).toMatchObject({ Tty: false, OpenStdin: false, StdinOnce: false });
+      expect((await s.t.run(['rm', 'plain'])).code).toBe(0);
+    });
+
     it('an anonymous volume (-v /data) is seeded and removed with --rm', async () => {
       const before = (await s.t.run(['volume', 'ls', '-q'])).stdout;
       const r = await s.t.run(runArgs(['-v', '/data'], 'localhost/users:1', ['cat', '/data/file']));
