@@ -119,8 +119,9 @@ export async function pullImage(refText: string, opts: PullOptions): Promise<Pul
           await downloadBlob(client, store, ref, layer, progress);
         }
         emit({ type: 'layer', digest: layer.digest, status: 'extracting' });
-        const { diffId } = await unpackLayer(createReadStream(store.blobPath(layer.digest), { highWaterMark: 1 << 20 }), layer.mediaType, dir);
-        return diffId;
+        const r = await unpackLayer(createReadStream(store.blobPath(layer.digest), { highWaterMark: 1 << 20 }), layer.mediaType, dir);
+        // The size the unpack counted: ensureLayer would otherwise walk the whole tree again for it.
+        return { diffId: r.diffId, size: r.size };
       });
       emit({ type: 'layer', digest: layer.digest, status: 'done' });
     });
@@ -205,11 +206,11 @@ async function downloadBlob(client: RegistryClient, store: Store, ref: Reference
  * blob and reading it back. The blob's digest is checked when the download ends (commit) and the diffID
  * by ensureLayer, before anything becomes visible; a layer dir unpacked from bytes that fail either is
  * discarded with the rest of ensureLayer's temporary dir (the unpacker treats every archive as hostile
- * anyway). Returns the diffID, or undefined when the slow path must finish the job: a partial ingest is
+ * anyway). Returns the diffID and content size, or undefined when the slow path must finish the job: a partial ingest is
  * there to resume, or the connection broke (what had arrived stays in the ingest; `dir` is emptied).
  */
 async function downloadAndUnpack(client: RegistryClient, store: Store, ref: Reference, desc: Descriptor, dir: string,
-  onProgress: (done: number) => void): Promise<Digest | undefined> {
+  onProgress: (done: number) => void): Promise<{ diffId: Digest; size: number } | undefined> {
   const ingest = await store.openIngest(desc.digest, desc.size);
   if (ingest.exists || ingest.offset > 0) {
     await ingest.abort();
@@ -259,7 +260,7 @@ async function downloadAndUnpack(client: RegistryClient, store: Store, ref: Refe
     }
     if (down.status === 'rejected' && committing) throw down.reason; // EDIGEST before any complaint about the content
     if (unpack.status === 'rejected') throw unpack.reason;
-    return unpack.value.diffId;
+    return { diffId: unpack.value.diffId, size: unpack.value.size };
   } finally {
     if (!committed) await ingest.abort().catch(() => {});
   }
