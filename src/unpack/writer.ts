@@ -15,7 +15,11 @@
  * EXACTNESS. Ownership is applied before the mode (chown clears setuid/setgid), the mode is set
  * explicitly (umask never applies), xattrs come last (chown and writes drop security.capability),
  * then times. Directory times are applied at the very end, after their contents and after the
- * whiteouts, because creating an entry changes its parent's mtime.
+ * whiteouts, because creating an entry changes its parent's mtime. A new file, directory or symlink
+ * skips the chown and the chmod that would change nothing, as GNU tar's syscalls do not: the kernel
+ * already gave it this process's fsuid and fsgid (or, below a setgid directory, that directory's
+ * group; setgid directories are tracked), and open()/mkdir() already gave it the mode when that mode
+ * has no setuid/setgid/sticky bit and no bit the process umask (read once from /proc) clears.
  *
  * WHITEOUTS (OCI image-spec layer.md "Whiteouts"). A whiteout applies only to lower layers: an entry
  * of the same layer is never hidden by it, whatever the order in the archive. So markers are
@@ -35,7 +39,7 @@
 import {
   closeSync, constants as fsc, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync,
   lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, chmodSync, utimesSync, write, writeSync,
-  type Stats,
+  readFileSync, type Stats,
 } from 'node:fs';
 import { S_IFBLK, S_IFCHR, S_IFIFO, type Sys } from '../sys/index.js';
 import { fail, isErrno, messageOf, TspodError } from '../util/errors.js';
@@ -77,6 +81,9 @@ interface PoolFile {
   pending: number;
   /** The tar entry's content has all been handed over (entryEnd ran). */
   ended: boolean;
+  /** Owner and mode still to set (false: the new file already has them). */
+  chown: boolean;
+  chmod: boolean;
 }
 
 export interface LayerWriterOptions {
@@ -89,6 +96,23 @@ export interface LayerWriterOptions {
    * so those are set by path after the content, and the path must still name that file.
    */
   asyncContent?: boolean;
+}
+
+const S_ISGID = 0o2000;
+
+let umaskCache: number | null | undefined;
+/** The process umask, read without changing it (process.umask() sets it twice: racy with pool threads); null if unknown. */
+function processUmask(): number | null {
+  if (umaskCache === undefined) {
+    umaskCache = null;
+    try {
+      const m = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+      if (m) umaskCache = parseInt(m[1]!, 8);
+    } catch {
+      // no /proc: always chmod
+    }
+  }
+  return umaskCache;
 }
 
 function parentOf(rel: string): string {
@@ -111,8 +135,13 @@ export class LayerWriter implements TarHandler {
   private readonly dirTimes = new Map<string, number>();
   private readonly whiteouts = new Map<string, string>(); // victim rel → entry name (for messages)
   private readonly opaques = new Map<string, string>();   // dir rel → entry name
+  /** Setgid directories (rel → their gid): what they give new entries instead of this process's fsgid. */
+  private readonly sgidDirs = new Map<string, number>();
+  private readonly umask: number | null;
+  private readonly euid: number;
+  private readonly egid: number;
   private fd: number | undefined;
-  private cur: { e: TarEntry; rel: string; abs: string; pool?: PoolFile } | undefined;
+  private cur: { e: TarEntry; rel: string; abs: string; pool?: PoolFile; chown: boolean; chmod: boolean } | undefined;
   /** asyncContent: bytes handed to the pool (queued or being written) and not yet written. */
   pendingBytes = 0;
   private readonly asyncContent: boolean;
@@ -133,6 +162,10 @@ export class LayerWriter implements TarHandler {
       throw fail('ENOTFOUND', `unpack layer: directory ${root}: ${messageOf(err)}`, err);
     }
     if (!st.isDirectory()) throw fail('EINVAL', `unpack layer: ${root} is not a directory`);
+    if (st.mode & S_ISGID) this.sgidDirs.set('', st.gid);
+    this.umask = processUmask();
+    this.euid = process.geteuid?.() ?? -1;
+    this.egid = process.getegid?.() ?? -1;
     this.root = root;
     this.prefix = root.endsWith('/') ? root : root + '/';
   }
@@ -140,6 +173,16 @@ export class LayerWriter implements TarHandler {
   /** `rel` is always clean (cleanEntryPath: no "", ".", ".." components): a concatenation is its join, without path.join's cost on every entry. */
   private abs(rel: string): string {
     return rel === '' ? this.root : this.prefix + rel;
+  }
+
+  /** A new inode in `parent` already has owner uid:gid (no chown needed). */
+  private ownedAs(parent: string, uid: number, gid: number): boolean {
+    return uid === this.euid && gid === (this.sgidDirs.get(parent) ?? this.egid);
+  }
+
+  /** open()/mkdir() with `mode` gives exactly `mode` (no chmod needed): no special bits, none the umask clears, no setgid parent. */
+  private exactMode(parent: string, mode: number): boolean {
+    return this.umask !== null && (mode & 0o7000) === 0 && (mode & this.umask) === 0 && !this.sgidDirs.has(parent);
   }
 
   entry(e: TarEntry): void {
@@ -219,8 +262,8 @@ export class LayerWriter implements TarHandler {
     }
     try {
       if (c.e.sparseMap) ftruncateSync(fd, c.e.size); // a trailing hole: the real size, no blocks
-      fchownSync(fd, c.e.uid, c.e.gid);
-      fchmodSync(fd, c.e.mode);
+      if (c.chown) fchownSync(fd, c.e.uid, c.e.gid);
+      if (c.chmod) fchmodSync(fd, c.e.mode);
       futimesSync(fd, c.e.mtime, c.e.mtime);
     } catch (err) {
       closeSync(fd);
@@ -234,23 +277,29 @@ export class LayerWriter implements TarHandler {
   private create(e: TarEntry, rel: string, abs: string): void {
     switch (e.type) {
       case 'file': {
-        const fd = openSync(abs, OPEN_FLAGS, 0o600);
+        const parent = parentOf(rel);
+        const exact = this.exactMode(parent, e.mode);
+        const fd = openSync(abs, OPEN_FLAGS, exact ? e.mode : 0o600);
         this.fd = fd;
-        this.cur = { e, rel, abs };
+        const chown = !this.ownedAs(parent, e.uid, e.gid);
+        this.cur = { e, rel, abs, chown, chmod: !exact };
         if (this.asyncContent && e.size >= ASYNC_MIN_SIZE && !e.sparseMap && e.xattrs.size === 0) {
-          const pool: PoolFile = { fd, e, pending: 0, ended: false };
+          const pool: PoolFile = { fd, e, pending: 0, ended: false, chown, chmod: !exact };
           this.poolFiles.add(pool);
           this.cur.pool = pool;
         }
         return; // metadata in entryEnd (or after the last pool write), after the content
       }
-      case 'dir':
-        mkdirSync(abs, 0o700);
-        this.applyDirMeta(e, rel, abs);
+      case 'dir': {
+        const parent = parentOf(rel);
+        const exact = this.exactMode(parent, e.mode);
+        mkdirSync(abs, exact ? e.mode : 0o700);
+        this.applyDirMeta(e, rel, abs, !this.ownedAs(parent, e.uid, e.gid), !exact);
         return;
+      }
       case 'symlink':
         symlinkSync(e.linkname, abs);
-        lchownSync(abs, e.uid, e.gid);
+        if (!this.ownedAs(parentOf(rel), e.uid, e.gid)) lchownSync(abs, e.uid, e.gid);
         this.setXattrs(e, abs, true);
         lutimesSync(abs, e.mtime, e.mtime);
         return;
@@ -295,16 +344,20 @@ export class LayerWriter implements TarHandler {
 
   private forgetDirsUnder(rel: string): void {
     for (const d of this.dirs) if (d === rel || d.startsWith(rel + '/')) this.dirs.delete(d);
+    for (const d of this.sgidDirs.keys()) if (d === rel || d.startsWith(rel + '/')) this.sgidDirs.delete(d);
     for (const d of this.dirTimes.keys()) if (d === rel || d.startsWith(rel + '/')) this.dirTimes.delete(d);
   }
 
-  private applyDirMeta(e: TarEntry, rel: string, abs: string): void {
+  /** `chown`/`chmod` false: a directory just made with that owner and mode. */
+  private applyDirMeta(e: TarEntry, rel: string, abs: string, chown = true, chmod = true): void {
     try {
-      lchownSync(abs, e.uid, e.gid);
-      chmodSync(abs, e.mode);
+      if (chown) lchownSync(abs, e.uid, e.gid);
+      if (chmod) chmodSync(abs, e.mode);
     } catch (err) {
       throw this.wrap(e, err);
     }
+    if (e.mode & S_ISGID) this.sgidDirs.set(rel, e.gid);
+    else this.sgidDirs.delete(rel);
     this.setXattrs(e, abs, false);
     this.dirs.add(rel);
     this.dirTimes.set(rel, e.mtime);
@@ -330,7 +383,7 @@ export class LayerWriter implements TarHandler {
       }
       if (st === undefined) {
         mkdirSync(abs, 0o755);
-        chmodSync(abs, 0o755);
+        if (!this.exactMode(parentOf(cur), 0o755)) chmodSync(abs, 0o755);
       } else if (st.isSymbolicLink()) {
         throw fail('EUNSAFE', `unpack layer: entry "${entryName}" escapes through symlink "${cur}"`);
       } else if (!st.isDirectory()) {
@@ -531,8 +584,8 @@ export class LayerWriter implements TarHandler {
     if (!this.poolFiles.delete(f)) return;
     try {
       if (!this.aborted && !this.poolError) {
-        fchownSync(f.fd, f.e.uid, f.e.gid);
-        fchmodSync(f.fd, f.e.mode);
+        if (f.chown) fchownSync(f.fd, f.e.uid, f.e.gid);
+        if (f.chmod) fchmodSync(f.fd, f.e.mode);
         futimesSync(f.fd, f.e.mtime, f.e.mtime);
       }
     } catch (err) {

@@ -110,6 +110,34 @@ d('unpackLayer: entry kinds and metadata', () => {
     expect(lstatSync(dir).mtimeMs).toBe(1600000000000);
   });
 
+  it('gives entries below a setgid directory their own group and mode (no inherited group or setgid bit), small and large files alike', async () => {
+    const big = 'x'.repeat(100 * 1024); // written on the pool
+    const { dir } = await unpack([
+      { name: 'mail/', type: 'dir', mode: 0o2775, uid: 0, gid: 8 },
+      { name: 'mail/root', data: 'm', mode: 0o644, uid: 0, gid: 0 },
+      { name: 'mail/big', data: big, mode: 0o644, uid: 0, gid: 0 },
+      { name: 'mail/sub/', type: 'dir', mode: 0o755, uid: 0, gid: 0 },
+      { name: 'mail/link', type: 'symlink', linkname: 'root', uid: 0, gid: 0 },
+      { name: 'mail/implicit/f', data: 'i', mode: 0o600 },
+      { name: 'mail/kept', data: 'k', mode: 0o640, uid: 0, gid: 8 },
+      { name: 'plain/', type: 'dir', mode: 0o750, uid: 0, gid: 0 },
+      { name: 'plain/ro', data: 'r', mode: 0o444, uid: 0, gid: 0 },
+      { name: 'plain/w', data: 'w', mode: 0o666, uid: 0, gid: 0 }, // a mode the usual umask (022) would clip
+    ], { gzip: true });
+    const st = (p: string) => lstatSync(join(dir, p));
+    expect(st('mail').mode & 0o7777).toBe(0o2775);
+    expect(st('mail').gid).toBe(8);
+    for (const p of ['mail/root', 'mail/big', 'mail/sub', 'mail/link', 'plain', 'plain/ro', 'plain/w']) expect([p, st(p).uid, st(p).gid]).toEqual([p, 0, 0]);
+    expect(st('mail/root').mode & 0o7777).toBe(0o644);
+    expect(st('mail/big').mode & 0o7777).toBe(0o644);
+    expect(st('mail/big').size).toBe(big.length);
+    expect(st('mail/sub').mode & 0o7777).toBe(0o755); // not setgid, though made in a setgid directory
+    expect(st('mail/implicit').mode & 0o7777).toBe(0o755);
+    expect(st('mail/kept').gid).toBe(8);
+    expect(st('plain').mode & 0o7777).toBe(0o750);
+    expect(st('plain/ro').mode & 0o7777).toBe(0o444);
+    expect(st('plain/w').mode & 0o7777).toBe(0o666);
+  });
   it('restores a capability set by setcap and archived by GNU tar --xattrs', async () => {
     const src = tmp('tspod-unpack-cap-');
     writeFileSync(join(src, 'ping'), 'ping');
