@@ -7,8 +7,9 @@
 // `tspod --version` to ≈ 35–45 ms above bare Node (../shared/STACK-NOTES.md, BENCHMARKS.md).
 //
 // Heavy or native modules stay out of the bundle and out of start-up: undici is imported lazily by
-// the registry client, koffi is required lazily by src/sys. The command map is generated from the
-// files tsc emitted, so a new command needs no edit here.
+// the registry client (from dist/undici.cjs, bundled below, when run through bin/tspod.js), koffi is
+// required lazily by src/sys. The command map is generated from the files tsc emitted, so a new command
+// needs no edit here.
 import { build } from 'esbuild';
 import { readdirSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
@@ -72,6 +73,26 @@ if (result.errors.length) process.exit(1);
 const [banner, code] = splitBanner(result.outputFiles[0].text);
 writeFileSync(tmp, asciiOnly(banner + lazyBuiltins(patchOclif(code)).replace(/(?<![\w$.'"`])import\(/g, '__tspod_import(')));
 renameSync(tmp, outfile);
+
+// undici in a file of its own, which bin/tspod.js compiles with a code cache like the CLI bundle when the
+// registry client first needs it (src/registry/transport.ts): ≈ 85–105 ms to import from node_modules
+// (≈ 100 modules, each resolved and compiled), ≈ 30 ms from this file with its cache. Only the commands that
+// talk to a registry load it; everything else never reads it.
+const undiciOut = join(root, 'dist', 'undici.cjs');
+const undiciTmp = `${undiciOut}.${process.pid}.tmp`;
+const undici = await build({
+  entryPoints: [createRequire(join(root, 'package.json')).resolve('undici')],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  logLevel: 'warning',
+  legalComments: 'none',
+  write: false,
+});
+if (undici.errors.length) process.exit(1);
+writeFileSync(undiciTmp, asciiOnly(undici.outputFiles[0].text));
+renameSync(undiciTmp, undiciOut);
 
 /**
  * oclif sorts the command list with String#localeCompare on every start, which initialises ICU's collator

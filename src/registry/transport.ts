@@ -94,7 +94,7 @@ export class Transport {
   }
 
   async #make(connect?: Record<string, unknown>): Promise<Closable> {
-    const undici = await import('undici');
+    const undici = await loadUndici();
     const connections = this.#o.connections;
     if (proxyConfigured(this.#env)) {
       const e = this.#env;
@@ -153,4 +153,13 @@ export class Transport {
       await d?.close();
     }));
   }
+}
+
+/**
+ * undici: when the CLI runs through bin/tspod.js, its bundle dist/undici.cjs compiled with a code cache
+ * (≈ 30 ms instead of ≈ 85–105 ms of a pull's start); otherwise (the library, tests) the package itself.
+ */
+async function loadUndici(): Promise<typeof import('undici')> {
+  const hook = (globalThis as Record<symbol, unknown>)[Symbol.for('tspod.undici')] as (() => typeof import('undici') | undefined) | undefined;
+  return hook?.() ?? (await import('undici'));
 }

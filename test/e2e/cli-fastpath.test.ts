@@ -55,6 +55,19 @@ describe('bundled CLI', () => {
     expect(statSync(cacheFile).mtimeMs).toBe(written); // accepted, so not rewritten
   });
 
+  it('loads undici from its own ASCII bundle with its own code cache, only when a command talks to a registry', () => {
+    const undici = readFileSync(join(root, 'dist', 'undici.cjs'));
+    expect(undici.every((b) => b < 0x80)).toBe(true);
+    const cache = join(dir, 'cache-undici');
+    expect(cli(['--version'], { TSPOD_CODE_CACHE: cache }).code).toBe(0);
+    expect(readdirSync(cache).filter((n) => n.startsWith('undici-'))).toEqual([]);
+    // Nothing listens on port 1 of loopback: the client loads undici, connects and fails.
+    const r = cli(['pull', '127.0.0.1:1/none:x'], { TSPOD_CODE_CACHE: cache });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/ECONNREFUSED/);
+    expect(readdirSync(cache).filter((n) => n.startsWith('undici-'))).toHaveLength(1);
+  });
+
   it('rejects a corrupt cache, still runs, and replaces the cache', () => {
     cli(['--version']);
     const [name] = readdirSync(join(dir, 'cache'));
