@@ -7,7 +7,7 @@ import type { EngineRoots } from '../state/paths.js';
 import type { ContainerStore, ContainerRecord } from '../state/containers.js';
 import { processStartTime } from '../state/proc.js';
 import type { LaunchPlan } from '../runtime/plan.js';
-import type { CgroupLimits } from '../runtime/cgroups/index.js';
+import type { Cgroup, CgroupLimits } from '../runtime/cgroups/index.js';
 import { fail } from '../util/errors.js';
 import { saveCreated, startContainer } from './start.js';
 import type { DetachedOnPid } from './detached.js';
@@ -15,12 +15,19 @@ import type { DetachedOnPid } from './detached.js';
 const RESTART_RE = /^(no|always|unless-stopped|on-failure(:[0-9]+)?)$/;
 
 export async function createDetached(roots: EngineRoots, containers: ContainerStore, rec: ContainerRecord, plan: LaunchPlan,
-  opts: { limits: CgroupLimits; cgroupParent?: string; restartPolicy?: string }, start: boolean, onPid?: DetachedOnPid) {
-  if (opts.restartPolicy !== undefined && !RESTART_RE.test(opts.restartPolicy)) {
-    throw fail('EINVAL', `invalid --restart "${opts.restartPolicy}": want no, always, unless-stopped or on-failure[:N]`);
+  opts: { limits: CgroupLimits; cgroupParent?: string; restartPolicy?: string }, start: boolean, onPid?: DetachedOnPid, cgroup?: Cgroup) {
+  try {
+    if (opts.restartPolicy !== undefined && !RESTART_RE.test(opts.restartPolicy)) {
+      throw fail('EINVAL', `invalid --restart "${opts.restartPolicy}": want no, always, unless-stopped or on-failure[:N]`);
+    }
+    // run -d: the start's last record save is durable and syncs the plan with it (start.ts), so these
+    // two writes are atomic only; a CLI killed in between leaves them whole, as a durable write would.
+    await saveCreated(containers, rec, plan, { ...opts, durable: !start });
+  } catch (err) {
+    await cgroup?.destroy().catch(() => {}); // made by run.ts for the start that does not happen
+    throw err;
   }
-  await saveCreated(containers, rec, plan, opts);
-  if (start) await startContainer(roots, rec.id, { onPid, plan });
+  if (start) await startContainer(roots, rec.id, { onPid, plan, cgroup, syncPlan: true });
   return { id: rec.id, name: rec.name, exitCode: 0, oomKilled: false };
 }
 

@@ -105,10 +105,12 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     if (opts.rm && opts.restart !== undefined && opts.restart !== 'no') throw fail('EINVAL', `conflicting options: --restart ${opts.restart} and --rm`);
     // The cgroup is made while the snapshot and the network are prepared: independent work, ≈ 10 ms of
     // sequential cgroupfs writes on v1. Awaited before the plan; `finally` waits for it before releasing.
-    if (!opts.detach && !opts.create) prewarmAttach(); // see below, at launch
-    cgroupMade = !opts.detach && !opts.create
+    // run -d too (start.ts takes it over); `create` alone makes none (start makes it).
+    if (!opts.create) prewarmAttach(); // see below, at launch
+    cgroupMade = !opts.create
       ? detectCgroups().then((d) => d.create(id, limits, opts.cgroupParent ? { parent: opts.cgroupParent } : undefined))
-        // Recorded at once, so that reconcile finds the group if this CLI is killed from here on.
+        // Recorded at once, so that reconcile (foreground) or rm (a run -d killed in set-up, left "created")
+        // finds the group if this CLI is killed from here on.
         .then(async (c) => { cgroup = c; await containers.save({ ...rec, cgroupPaths: [...c.paths] }, { durable: false }); })
       : undefined;
     cgroupMade?.catch(() => {}); // its failure is reported where it is awaited
@@ -144,7 +146,10 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
       kept = true; // from here on the record belongs to create/start (start.ts)
       const nw = net;
       net = undefined; // attached at start's onPid step; released by reconcile/rm when the container ends
-      return await createDetached(opts.roots, containers, rec, plan, { limits, cgroupParent: opts.cgroupParent, restartPolicy: opts.restart }, !!opts.detach, (pid, owner) => nw.attach(pid, owner));
+      const cg = cgroup;
+      cgroup = undefined; // run -d: start.ts places the init in it and releases it with the container
+      return await createDetached(opts.roots, containers, cg ? { ...rec, cgroupPaths: [...cg.paths] } : rec, plan,
+        { limits, cgroupParent: opts.cgroupParent, restartPolicy: opts.restart }, !!opts.detach, (pid, owner) => nw.attach(pid, owner), cg);
     }
 
     const cg = cgroup!;

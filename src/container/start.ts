@@ -12,16 +12,20 @@ import type { EngineRoots } from '../state/paths.js';
 import type { ContainerStore, ContainerRecord } from '../state/containers.js';
 import type { LaunchPlan } from '../runtime/plan.js';
 import { detectCgroups, prewarmAttach, type Cgroup, type CgroupLimits } from '../runtime/cgroups/index.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { writeFileAtomic, writeFileRenamed } from '../util/fs.js';
 import { TspodError, fail, messageOf } from '../util/errors.js';
 import { planPath, startDetached, type DetachedOnPid } from './detached.js';
 import { cliPath } from '../runtime/launcher.js';
 import { containerStore, isActive, reconcile, releaseRuntime } from './reconcile.js';
 import { attachSavedNetwork } from './network.js';
 
-/** Saves what `start` needs: the plan, the limits and the command line. */
+/**
+ * Saves what `start` needs: the plan, the limits and the command line. `durable: false` (run -d) writes
+ * both atomically without fsync: the start that follows at once syncs them with its last record save
+ * (startLocked's `syncPlan`); see ContainerStore.save for why that keeps every guarantee.
+ */
 export async function saveCreated(containers: ContainerStore, rec: ContainerRecord, plan: LaunchPlan,
-  opts: { limits: CgroupLimits; cgroupParent?: string; restartPolicy?: string }): Promise<ContainerRecord> {
+  opts: { limits: CgroupLimits; cgroupParent?: string; restartPolicy?: string; durable?: boolean }): Promise<ContainerRecord> {
   const next: ContainerRecord = {
     ...rec,
     state: 'created',
@@ -31,8 +35,10 @@ export async function saveCreated(containers: ContainerStore, rec: ContainerReco
     args: plan.args.slice(1),
     restartPolicy: opts.restartPolicy,
   };
-  // Both durable; written side by side, so their fsyncs share one journal commit.
-  await Promise.all([writeFileAtomic(planPath(containers.containerDir(rec.id)), JSON.stringify(plan) + '\n', 0o600), containers.save(next)]);
+  // Written side by side: when durable, their fsyncs share one journal commit.
+  const durable = opts.durable ?? true;
+  await Promise.all([(durable ? writeFileAtomic : writeFileRenamed)(planPath(containers.containerDir(rec.id)), JSON.stringify(plan) + '\n', 0o600),
+    containers.save(next, { durable })]);
   return next;
 }
 
@@ -44,33 +50,49 @@ export async function loadPlan(containers: ContainerStore, id: string): Promise<
   }
 }
 
-/** Starts a created or exited container detached; a running one is left alone. Returns the record. */
-export async function startContainer(roots: EngineRoots, ref: string, opts: { onPid?: DetachedOnPid; beforeGo?: () => Promise<void>; plan?: LaunchPlan } = {}): Promise<ContainerRecord> {
-  const containers = containerStore(roots);
-  const found = await containers.find(ref);
-  const { rec: locked, release } = await containers.lock(found.id);
+/**
+ * Starts a created or exited container detached; a running one is left alone. Returns the record.
+ * run -d passes the plan it just saved, the `cgroup` it made while preparing the snapshot (this
+ * function releases it if the start fails) and `syncPlan` (its plan.json was written without fsync).
+ */
+export async function startContainer(roots: EngineRoots, ref: string,
+  opts: { onPid?: DetachedOnPid; beforeGo?: () => Promise<void>; plan?: LaunchPlan; cgroup?: Cgroup; syncPlan?: boolean } = {}): Promise<ContainerRecord> {
+  let cgroup = opts.cgroup;
   try {
-    const rec = await reconcile(containers, locked);
-    if (isActive(rec)) return rec;
-    return await startLocked(containers, rec, opts.onPid, opts.beforeGo, opts.plan);
+    const containers = containerStore(roots);
+    const found = await containers.find(ref);
+    const { rec: locked, release } = await containers.lock(found.id);
+    try {
+      const rec = await reconcile(containers, locked);
+      if (isActive(rec)) return rec;
+      const given = cgroup;
+      cgroup = undefined; // startLocked owns it now
+      return await startLocked(containers, rec, opts.onPid, opts.beforeGo, opts.plan, given, opts.syncPlan);
+    } finally {
+      release();
+    }
   } finally {
-    release();
+    await cgroup?.destroy().catch(() => {});
   }
 }
 
 /** start with the lock held (also used by restart). */
 export async function startLocked(containers: ContainerStore, rec: ContainerRecord, onPid?: DetachedOnPid, beforeGo?: () => Promise<void>,
-  given?: LaunchPlan): Promise<ContainerRecord> {
+  given?: LaunchPlan, made?: Cgroup, syncPlan?: boolean): Promise<ContainerRecord> {
   const plan = given ?? await loadPlan(containers, rec.id); // `given`: run -d has the plan it just saved
-  const driver = await detectCgroups();
   let cgroup: Cgroup;
-  try {
-    cgroup = await driver.create(rec.id, (rec.limits ?? {}) as CgroupLimits, rec.cgroupParent ? { parent: rec.cgroupParent } : undefined);
-  } catch (err) {
-    // A group left by a crash before reconcile could remove it: remove and retry once.
-    if (!(err instanceof TspodError && err.code === 'EEXIST')) throw err;
-    await releaseRuntime({ ...rec, cgroupPaths: undefined }, containers);
-    cgroup = await driver.create(rec.id, (rec.limits ?? {}) as CgroupLimits, rec.cgroupParent ? { parent: rec.cgroupParent } : undefined);
+  if (made) {
+    cgroup = made; // run -d made it while it prepared the snapshot
+  } else {
+    const driver = await detectCgroups();
+    try {
+      cgroup = await driver.create(rec.id, (rec.limits ?? {}) as CgroupLimits, rec.cgroupParent ? { parent: rec.cgroupParent } : undefined);
+    } catch (err) {
+      // A group left by a crash before reconcile could remove it: remove and retry once.
+      if (!(err instanceof TspodError && err.code === 'EEXIST')) throw err;
+      await releaseRuntime({ ...rec, cgroupPaths: undefined }, containers);
+      cgroup = await driver.create(rec.id, (rec.limits ?? {}) as CgroupLimits, rec.cgroupParent ? { parent: rec.cgroupParent } : undefined);
+    }
   }
   prewarmAttach(); // the init's placement (addProcess) then skips the kernel's wait (cgroups/detect.ts)
   const starting: ContainerRecord = {
@@ -92,7 +114,9 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
       rec.autoRemove ? autoRemoveCommand(dirname(containers.dir), rec.id) : undefined);
     const running: ContainerRecord = { ...starting, ...s };
     crashPoint('started');
-    await containers.save(running);
+    // Durable; with `syncPlan` (run -d), plan.json's data is fsync'd before this record's rename, and the
+    // directory's fsync after it makes plan.json's earlier rename durable too: one journal round for both.
+    await containers.save(running, syncPlan ? { syncFirst: [planPath(dir)] } : {});
     return running;
   } catch (err) {
     const failed: ContainerRecord = { ...starting, state: 'exited', exitCode: exitCodeOf(err), finished: new Date().toISOString() };

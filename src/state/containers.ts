@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LOCK_EX, LOCK_NB, LOCK_UN, realSys, type Sys } from '../sys/index.js';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { readdirOrEmpty, writeFileAtomic } from '../util/fs.js';
+import { readdirOrEmpty, writeFileAtomic, writeFileRenamed } from '../util/fs.js';
 import { fail, isErrno } from '../util/errors.js';
 
 export interface ContainerRecord {
@@ -121,18 +121,12 @@ export class ContainerStore {
    * which the rename covers, and not after a power loss, after which nothing of it runs and the last
    * durable state reconciles the same way. It replaces a durable record (never the first write).
    */
-  async save(rec: ContainerRecord, opts: { durable?: boolean } = {}): Promise<void> {
+  async save(rec: ContainerRecord, opts: { durable?: boolean; syncFirst?: string[] } = {}): Promise<void> {
     const path = join(this.containerDir(rec.id), 'container.json');
     const text = JSON.stringify(rec, null, 2) + '\n';
-    if (opts.durable ?? true) return writeFileAtomic(path, text);
-    const tmp = join(this.containerDir(rec.id), `.container.json.${randomBytes(6).toString('hex')}.tmp`);
-    await writeFile(tmp, text, { flag: 'wx', mode: 0o644 });
-    try {
-      await rename(tmp, path);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    // syncFirst (durable only): files of the record's directory written by writeFileRenamed, made durable with it.
+    if (opts.durable ?? true) return writeFileAtomic(path, text, 0o644, opts.syncFirst);
+    return writeFileRenamed(path, text, 0o644);
   }
 
   async get(id: string): Promise<ContainerRecord | undefined> {
