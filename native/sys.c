@@ -23,6 +23,8 @@
 #include <sys/xattr.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -216,6 +218,22 @@ static napi_value js_strerror(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * addInodeFlags(fd, flags): FS_IOC_GETFLAGS, then FS_IOC_SETFLAGS with `flags` added unless they are all set
+ * already (chattr +T on the store's tmp/, src/sys/fsflags.ts). 0 when they are set, or -errno (ENOTTY,
+ * EOPNOTSUPP: a file system without inode flags). The kernel reads and writes an int through the pointer.
+ */
+static napi_value js_add_inode_flags(napi_env env, napi_callback_info info) {
+  struct args a;
+  int32_t fd, flags;
+  if (get_args(env, info, &a, 2) || get_int(&a, 0, &fd) || get_int(&a, 1, &flags)) return NULL;
+  int v = 0;
+  if (ioctl(fd, FS_IOC_GETFLAGS, &v) < 0) return num(env, -errno);
+  if ((v & flags) == flags) return num(env, 0);
+  v |= flags;
+  return rc(env, ioctl(fd, FS_IOC_SETFLAGS, &v));
+}
+
+/*
  * cgroupDeviceProgram(dir, insns): loads insns (struct bpf_insn[], from src/runtime/cgroups/devices-bpf.ts)
  * as a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup v2 directory dir, with
  * BPF_F_ALLOW_MULTI so that programs of the parents (systemd's) still apply too. The attachment holds
@@ -265,6 +283,7 @@ napi_value napi_register_module_v1(napi_env env, napi_value exports) {
     { "flock", js_flock }, { "mount", js_mount }, { "umount2", js_umount2 }, { "mknod", js_mknod },
     { "lsetxattr", js_lsetxattr }, { "lgetxattr", js_lgetxattr }, { "llistxattr", js_llistxattr },
     { "strerror", js_strerror }, { "cgroupDeviceProgram", js_cgroup_device_program },
+    { "addInodeFlags", js_add_inode_flags },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -11,10 +11,13 @@
  * 10 000-entry layer: 5 s of system time instead of 0.4). With a journal the flag only spreads
  * unrelated trees, which is what Orlov is for (/home is the classic TOPDIR).
  *
- * koffi is loaded on first use (≈ 8 ms), only by the few callers that need it (an unpack).
+ * addInodeFlags goes through the native module (native/sys.c, already loaded for the store's flock);
+ * koffi (≈ 8–15 ms to load, on a pull's path before its first layer byte) only when that is not built,
+ * and for inodeFlags (tests).
  */
 import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { nativeAddInodeFlags } from './index.js';
 
 export const FS_TOPDIR_FL = 0x00020000;
 
@@ -43,6 +46,8 @@ function ioctl(): Ioctl {
 export function addInodeFlags(path: string, flags: number): boolean {
   const fd = openSync(path, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
   try {
+    const native = nativeAddInodeFlags(fd, flags);
+    if (native !== undefined) return native === 0;
     const call = ioctl();
     const v = [0];
     if (call(fd, FS_IOC_GETFLAGS, v) < 0) return false;

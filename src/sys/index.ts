@@ -87,6 +87,8 @@ interface NativeSys {
   llistxattr(path: string): Buffer | number;
   strerror(errnum: number): string;
   cgroupDeviceProgram(dir: string, insns: Buffer): number;
+  /** Absent from a module built before it was added (a tree whose native part was not rebuilt). */
+  addInodeFlags?(fd: number, flags: number): number;
 }
 
 /**
@@ -117,6 +119,16 @@ export function realSysKind(): 'native' | 'koffi' {
   return realKind;
 }
 let realKind: 'native' | 'koffi' = 'koffi';
+let nativeModule: NativeSys | undefined;
+
+/**
+ * FS_IOC_SETFLAGS through the native module (src/sys/fsflags.ts): 0 when `flags` are set on the open
+ * directory `fd`, -errno when the file system refuses; undefined when only koffi can do it.
+ */
+export function nativeAddInodeFlags(fd: number, flags: number): number | undefined {
+  realSys();
+  return nativeModule?.addInodeFlags?.(fd, flags);
+}
 
 /**
  * The real implementation, loaded on first use. The native module (native/sys.c, a dlopen of a few
@@ -129,6 +141,7 @@ export function realSys(): Sys {
   const n = loadNative(require);
   if (n) {
     realKind = 'native';
+    nativeModule = n;
     return (real = nativeSys(n));
   }
   return (real = koffiSys(require));
