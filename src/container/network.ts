@@ -4,6 +4,7 @@
  * in its own network namespace and waits, so user code never runs without its network), release
  * when the container ends. The work itself is in src/runtime/network/.
  */
+import { writeFileSync } from 'node:fs';
 import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { containersRoot, type EngineRoots } from '../state/paths.js';
@@ -115,8 +116,10 @@ export async function prepareNetwork(args: {
   const request: SavedRequest = {
     network: opts.network, ip: opts.ip, publish, aliases: opts.networkAliases, hostname, addHosts: opts.addHosts,
   };
-  const save = (attachments: Lease[]) => writeFile(statePath, JSON.stringify({ mode: opts.network ?? 'bridge', request, attachments } satisfies SavedNetwork, null, 2) + '\n');
-  await save([]);
+  // Synchronous: one small file, between the init's creation and its go-ahead (an asynchronous write
+  // costs a thread-pool round trip there).
+  const save = (attachments: Lease[]) => writeFileSync(statePath, JSON.stringify({ mode: opts.network ?? 'bridge', request, attachments } satisfies SavedNetwork, null, 2) + '\n');
+  save([]);
   return {
     choice,
     planMode: kind === 'host' ? 'host' : 'none',
@@ -128,7 +131,7 @@ export async function prepareNetwork(args: {
         containerId: id, containerName: name, hostname, network: choice.network, ip: opts.ip, publish,
         aliases: opts.networkAliases, hostsFile: etcFiles.hosts, addHosts: opts.addHosts,
       }, pid, { launcher: true, ...ownerOpt(owner) });
-      await save([lease]);
+      save([lease]);
       return leaseVethRecord(lease);
     },
     async release() {

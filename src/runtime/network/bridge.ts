@@ -12,7 +12,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeField } from '../plan.js';
 import { fail, messageOf } from '../../util/errors.js';
-import { execTool, ipBatch, ipBatchIn } from './exec.js';
+import { execTool, ipBatch, ipBatchIn, nft } from './exec.js';
 import { enableForwarding, firewallBackend, foreignAllowances, removeForeignAllows } from './nft.js';
 
 export const MTU = 1500;
@@ -31,12 +31,14 @@ export function bridgeLines(bridge: string, gateway: string, prefix: number): st
 }
 
 /**
- * The bridge (unless it exists) and the host settings it needs; returns the nft lines for foreign
- * forward chains (see nft.ts). The link and the look at other tables' chains are independent: they
- * run at the same time (two child processes, ≈ 10–30 ms each).
+ * The bridge (unless it exists), the host settings it needs and its firewall (`install`: the
+ * table, the network's elements, the first container's ports). The link, the firewall and the look
+ * at other tables' forward chains are independent: they run at the same time (child processes,
+ * ≈ 10–30 ms each); only when another table drops forwarded traffic is one more nft transaction
+ * needed after them, for the allowances (see nft.ts).
  */
-export async function setUpBridge(bridge: string, gateway: string, prefix: number): Promise<string> {
-  const [, extra] = await Promise.all([
+export async function setUpBridge(bridge: string, gateway: string, prefix: number, install: () => Promise<void>): Promise<void> {
+  const [, , extra] = await Promise.all([
     (async () => {
       await ensureBridge(bridge, gateway, prefix);
       // DNAT from the host's own 127.0.0.1 to a container routes a loopback source out of the bridge.
@@ -44,11 +46,14 @@ export async function setUpBridge(bridge: string, gateway: string, prefix: numbe
     })(),
     (async () => {
       await enableForwarding();
-      return firewallBackend() === 'iptables' ? '' : foreignAllowances(bridge); // iptables: its FORWARD ACCEPT is final (iptables.ts)
+      await install();
     })(),
+    firewallBackend() === 'iptables' ? '' : foreignAllowances(bridge), // iptables: its FORWARD ACCEPT is final (iptables.ts)
   ]);
-  if (extra) await writeFile(foreignMarker(bridge), '');
-  return extra;
+  if (extra) {
+    await writeFile(foreignMarker(bridge), ''); // first: a crash after the insertion still leaves the marker to find them
+    await nft(`allow ${bridge} through other tables' forward chains`, extra);
+  }
 }
 
 /**
@@ -88,11 +93,12 @@ function foreignMarker(bridge: string): string {
  * Deletes the bridge unless ports are still attached to it: another tspod instance (another data
  * root) may use the same bridge, and the kernel's list of ports is the truth every instance sees.
  * `alongside` (the removal of its firewall rules) runs at the same time as the link's deletion,
- * which is mostly the kernel waiting for RCU grace periods (≈ 40 ms here). Returns false when the
- * bridge stays.
+ * which is mostly the kernel waiting for RCU grace periods (≈ 40 ms here). `leaving`: ports that do
+ * not count (the veths of containers whose namespace the kernel is removing). Returns false when
+ * the bridge stays.
  */
-export async function deleteBridge(bridge: string, alongside?: () => Promise<void>): Promise<boolean> {
-  if (linkExists(bridge) && readdirSync(`/sys/class/net/${bridge}/brif`).length > 0) return false;
+export async function deleteBridge(bridge: string, alongside?: () => Promise<void>, leaving: ReadonlySet<string> = new Set()): Promise<boolean> {
+  if (linkExists(bridge) && readdirOrNone(`/sys/class/net/${bridge}/brif`).some((p) => !leaving.has(p))) return false;
   await rm(readyMarker(bridge), { force: true });
   const results = await Promise.allSettled([
     (async () => {
@@ -108,13 +114,22 @@ export async function deleteBridge(bridge: string, alongside?: () => Promise<voi
   return true;
 }
 
+function readdirOrNone(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return []; // the bridge went meanwhile
+  }
+}
+
 /**
  * Deletes a link; one that is already gone (its namespace died) is fine. `dying`: the container's
- * init is gone, so the kernel is removing the pair with its namespace: wait a little for that
- * before paying for an `ip` process.
+ * init is gone, so the kernel is removing the pair with its namespace (within a few ms of the
+ * init's exit): wait for that, looking every ms, before paying for an `ip` process (≈ 15 ms).
  */
 export async function deleteLink(name: string, dying = false): Promise<void> {
-  for (let waited = 0; dying && waited < 40 && linkExists(name); waited += 4) await sleep(4);
+  const until = performance.now() + 40;
+  while (dying && linkExists(name) && performance.now() < until) await sleep(1);
   if (!linkExists(name)) return;
   const r = await execTool('ip', ['link', 'del', name]);
   if (r.code !== 0 && linkExists(name)) throw new Error(`delete link ${name}: ${r.stderr.trim()}`);

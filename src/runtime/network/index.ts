@@ -16,6 +16,7 @@
  * `veth` record, leaseVethRecord(); network connect does that step under the lock with `ip`).
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { fail, messageOf } from '../../util/errors.js';
 import { contains, formatIPv4, hostRange, macFor, overlaps, parseIPv4, parseSubnet } from './addr.js';
 import { attachVeth, bridgeReady, deleteBridge, deleteLink, linkExists, markBridgeReady, setUpBridge, vethRecord } from './bridge.js';
@@ -107,9 +108,8 @@ export async function setupNetwork(root: string, req: AttachRequest, pid: number
   const store = storeFor(root);
   const cfg = await loadNetworkConfig();
   return store.locked(async () => {
-    await reconcileLocked(store, cfg);
+    const leases = await reconcileLocked(store, cfg);
     const net = await findNetwork(store, cfg, req.network);
-    const leases = await store.leases();
     if (leases.some((l) => l.containerId === req.containerId && l.network === net.name)) {
       throw fail('EEXIST', `container ${req.containerName} is already connected to network ${net.name}`);
     }
@@ -136,8 +136,7 @@ export async function setupNetwork(root: string, req: AttachRequest, pid: number
       // (one nft transaction): the launcher makes the veth pair (native/netlink.c).
       const backend = firewallBackend();
       if (!bridgeReady(net.bridge, backend)) {
-        const extra = await setUpBridge(net.bridge, net.gateway, subnet.prefix);
-        await installFirewall(net.bridge, net.subnet, ports, ip, req.containerId, extra);
+        await setUpBridge(net.bridge, net.gateway, subnet.prefix, () => installFirewall(net.bridge, net.subnet, ports, ip, req.containerId));
         await markBridgeReady(net.bridge, backend);
       } else if (ports.length) {
         await installFirewall(net.bridge, net.subnet, ports, ip, req.containerId);
@@ -145,10 +144,7 @@ export async function setupNetwork(root: string, req: AttachRequest, pid: number
       if (!opts.launcher) {
         await attachVeth({ pid, bridge: net.bridge, hostVeth: lease.hostVeth, ifname: lease.ifname, mac: lease.mac, ip, prefix: subnet.prefix, gateway: n === 0 ? net.gateway : undefined });
       }
-      if (req.hostsFile && n === 0) {
-        const { writeFile } = await import('node:fs/promises');
-        await writeFile(req.hostsFile, baseHosts(req.hostname, ip, req.addHosts ?? []));
-      }
+      if (req.hostsFile && n === 0) writeFileSync(req.hostsFile, baseHosts(req.hostname, ip, req.addHosts ?? []));
       await updatePeers(store, net);
     } catch (err) {
       const failures = await releaseLocked(store, cfg, [lease]);
@@ -189,7 +185,14 @@ async function updatePeers(store: NetworkStore, net: NetworkDef): Promise<void> 
   }
 }
 
-/** Releases leases (and their host objects) while holding the lock; returns cleanup failures. */
+/**
+ * Releases leases (and their host objects) while holding the lock; returns cleanup failures.
+ *
+ * A lease whose container init is gone has its veth pair removed by the kernel with the namespace,
+ * a few ms after the init's exit (usually before we get here): that wait (deleteLink's `dying`)
+ * runs alongside the rest of the release instead of before it, and a bridge losing its last lease
+ * does not count those dying pairs as users (its deletion takes them off it anyway).
+ */
 async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Lease[]): Promise<string[]> {
   const failures: string[] = [];
   const step = async (what: () => Promise<void>) => {
@@ -199,13 +202,16 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
       failures.push(messageOf(err));
     }
   };
+  const dying = gone.filter((l) => processStartTime(l.pid) !== l.startTime);
+  const vanishing = dying.map((l) => step(() => deleteLink(l.hostVeth, true)));
   for (const l of gone) {
-    await step(() => deleteLink(l.hostVeth, processStartTime(l.pid) !== l.startTime));
+    if (!dying.includes(l)) await step(() => deleteLink(l.hostVeth));
     if (l.ports.length) await step(() => removePorts(l.ports, l.ip, l.containerId));
   }
   const claimKey = (c: { bridge: string; ip: string; pid: number; startTime: string }) => `${c.bridge}/${c.ip}/${c.pid}/${c.startTime}`;
   const goneClaims = new Set(gone.map((l) => claimKey(claimOf(l))));
-  await saveClaims((await liveClaims()).filter((c) => !goneClaims.has(claimKey(c))));
+  const claims = (await liveClaims()).filter((c) => !goneClaims.has(claimKey(c)));
+  await saveClaims(claims);
   const key = (l: Lease) => `${l.containerId}/${l.network}`;
   const goneKeys = new Set(gone.map(key));
   const left = (await store.leases()).filter((l) => !goneKeys.has(key(l)));
@@ -218,13 +224,14 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
       continue;
     }
     const subnet = formatIPv4((parseIPv4(l.ip) & ((0xffffffff << (32 - l.prefix)) >>> 0)) >>> 0) + '/' + l.prefix;
-    const claims = await liveClaims();
     // Another data root's container holds an address on it (between two runs of a restart policy its
     // veth, the kernel's sign of use, is gone): the bridge stays.
     if (claims.some((c) => c.bridge === l.bridge)) continue;
     const lastBridge = claims.length === 0;
-    await step(async () => { await deleteBridge(l.bridge, () => removeNetworkFirewall(l.bridge, subnet, lastBridge)); });
+    const leaving = new Set(dying.filter((d) => d.bridge === l.bridge).map((d) => d.hostVeth));
+    await step(async () => { await deleteBridge(l.bridge, () => removeNetworkFirewall(l.bridge, subnet, lastBridge), leaving); });
   }
+  await Promise.all(vanishing);
   return failures;
 }
 
@@ -247,10 +254,11 @@ export async function teardownNetwork(root: string, containerId: string, network
 export async function reconcileNetworks(root: string): Promise<void> {
   const store = storeFor(root);
   const cfg = await loadNetworkConfig();
-  await store.locked(() => reconcileLocked(store, cfg));
+  await store.locked(async () => { await reconcileLocked(store, cfg); });
 }
 
-async function reconcileLocked(store: NetworkStore, cfg: NetworkConfig): Promise<void> {
+/** Cleans what a crash left (see reconcileNetworks); returns the leases left. */
+async function reconcileLocked(store: NetworkStore, cfg: NetworkConfig): Promise<Lease[]> {
   const leases = await store.leases();
   const dead = leases.filter((l) => !leaseAlive(l));
   const failures = dead.length ? await releaseLocked(store, cfg, dead) : [];
@@ -268,6 +276,7 @@ async function reconcileLocked(store: NetworkStore, cfg: NetworkConfig): Promise
     }
   }
   if (failures.length) process.stderr.write(`tspod: clean up stale network state: ${failures.join('; ')}\n`);
+  return left;
 }
 
 /* ---------- user-defined networks ---------- */

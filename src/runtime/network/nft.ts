@@ -131,7 +131,7 @@ async function droppingForwardChains(): Promise<{ family: string; table: string;
 
 /**
  * The nft lines that let a bridge's traffic through forward chains of other tables whose policy is
- * drop ('' when there are none), for installRules' transaction.
+ * drop ('' when there are none): one transaction after the table's (setUpBridge).
  */
 export async function foreignAllowances(bridge: string): Promise<string> {
   const chains = await droppingForwardChains();
