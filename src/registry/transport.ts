@@ -159,7 +159,10 @@ export class Transport {
  * undici: when the CLI runs through bin/tspod.js, its bundle dist/undici.cjs compiled with a code cache
  * (≈ 30 ms instead of ≈ 85–105 ms of a pull's start); otherwise (the library, tests) the package itself.
  */
-async function loadUndici(): Promise<typeof import('undici')> {
-  const hook = (globalThis as Record<symbol, unknown>)[Symbol.for('tspod.undici')] as (() => typeof import('undici') | undefined) | undefined;
+async function loadUndici(): Promise<UndiciUsed> {
+  const hook = (globalThis as Record<symbol, unknown>)[Symbol.for('tspod.undici')] as (() => UndiciUsed | undefined) | undefined;
   return hook?.() ?? (await import('undici'));
 }
+
+/** What the client takes from undici: all that dist/undici.cjs exports (scripts/bundle-cli.mjs; add there too). */
+type UndiciUsed = Pick<typeof import('undici'), 'Agent' | 'EnvHttpProxyAgent'>;
