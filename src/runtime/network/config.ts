@@ -5,7 +5,7 @@
  *   { "defaultNetwork": { "bridge": "tspod0", "subnet": "10.89.0.0/24", "gateway": "10.89.0.1" } }
  * and "networkSubnetPool": "10.89.0.0/16" — user networks without --subnet get the next free /24 of it.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { fail, messageOf } from '../../util/errors.js';
 import { contains, formatIPv4, hostRange, parseIPv4, parseSubnet } from './addr.js';
 import type { NetworkDef } from './store.js';
@@ -45,7 +45,7 @@ export async function loadNetworkConfig(env: NodeJS.ProcessEnv = process.env): P
   let raw: Record<string, unknown> = {};
   if (file) {
     try {
-      raw = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>; // small; read at every start and stop
     } catch (err) {
       throw fail('EINVAL', `load engine config ${file}: ${messageOf(err)}`, err);
     }
