@@ -246,8 +246,14 @@ export class TarReader {
     }
     // Pre-POSIX archives mark directories only with a trailing slash.
     if (type === 'file' && flag === '0' && name.endsWith('/')) type = 'dir';
-    const pax = new Map(this.globalPax);
-    if (this.nextPax) for (const [k, v] of this.nextPax) pax.set(k, v);
+    // The entry's own records are a fresh map (meta): used as they are unless global ones apply too.
+    let pax: Map<string, Buffer>;
+    if (this.globalPax.size === 0) {
+      pax = this.nextPax ?? new Map();
+    } else {
+      pax = new Map(this.globalPax);
+      if (this.nextPax) for (const [k, v] of this.nextPax) pax.set(k, v);
+    }
     const e: TarEntry = {
       name,
       type,
@@ -432,18 +438,21 @@ export class TarReader {
       case 'K':
         this.longLink = cstr(body, 0, body.length);
         break;
-      case 'x':
-        this.nextPax = parsePax(body, this.nextPax ?? new Map());
+      case 'x': // `raw` is ours (hold() copies): the values may point into it
+        this.nextPax = parsePax(body, this.nextPax ?? new Map(), false);
         break;
       case 'g':
-        parsePax(body, this.globalPax);
+        parsePax(body, this.globalPax, false);
         break;
     }
   }
 }
 
-/** Parses pax records "<len> <key>=<value>\n" keeping values as raw bytes. */
-export function parsePax(body: Buffer, into: Map<string, Buffer>): Map<string, Buffer> {
+/**
+ * Parses pax records "<len> <key>=<value>\n" keeping values as raw bytes: copies, unless `copy` is false
+ * (then they are views of `body`, which the caller must never change).
+ */
+export function parsePax(body: Buffer, into: Map<string, Buffer>, copy = true): Map<string, Buffer> {
   let pos = 0;
   while (pos < body.length) {
     if (body[pos] === 0) break; // some writers pad with NULs
@@ -459,7 +468,7 @@ export function parsePax(body: Buffer, into: Map<string, Buffer>): Map<string, B
     const key = rec.toString('utf8', 0, eq);
     const value = rec.subarray(eq + 1, rec.length - 1);
     // An empty value deletes the key (POSIX); keep it as empty so a per-entry record can override a global one.
-    into.set(key, Buffer.from(value));
+    into.set(key, copy ? Buffer.from(value) : value);
     pos += len;
   }
   return into;
