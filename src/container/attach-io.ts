@@ -9,7 +9,7 @@
  * 2 close the container's stdin (docker's StdinOnce: the end of the client's input is the container's).
  */
 import { join } from 'node:path';
-import { readFile, rm } from 'node:fs/promises';
+import { readFileSync, rmSync } from 'node:fs';
 import { writeFileAtomic } from '../util/fs.js';
 import { fail } from '../util/errors.js';
 
@@ -41,7 +41,8 @@ export async function saveAttachConfig(containerDir: string, c: AttachConfig): P
 
 export async function readAttachConfig(containerDir: string): Promise<AttachConfig> {
   try {
-    const c = JSON.parse(await readFile(configPath(containerDir), 'utf8')) as Partial<AttachConfig>;
+    // Synchronous: a tiny file, usually absent (no -i/-t), read at every start.
+    const c = JSON.parse(readFileSync(configPath(containerDir), 'utf8')) as Partial<AttachConfig>;
     return { stdin: c.stdin === true, tty: c.tty === true, stdinOnce: c.stdinOnce === true };
   } catch {
     return { stdin: false, tty: false };
@@ -51,7 +52,7 @@ export async function readAttachConfig(containerDir: string): Promise<AttachConf
 /** The monitor's options for a container started detached; a stale socket of a killed monitor is removed first. */
 export async function monitorAttachArgs(containerDir: string, tty: boolean): Promise<string[]> {
   const sock = attachSocketPath(containerDir);
-  await rm(sock, { force: true });
+  rmSync(sock, { force: true }); // an unlink of µs (usually of nothing): no thread-pool round trip
   const c = await readAttachConfig(containerDir);
   return ['--attach', sock, ...(c.stdin ? ['--stdin'] : []), ...(tty ? ['--tty'] : [])];
 }

@@ -4,8 +4,8 @@
  * resolv.conf). Names are unique: a name is claimed by creating <root>/containers/names/<name>
  * with O_EXCL, which is atomic across processes without a lock.
  */
-import { mkdir, readFile, readdir, rm, readlink, symlink, rename, writeFile } from 'node:fs/promises';
-import { closeSync, constants as fsc, mkdirSync, openSync, readlinkSync, renameSync, rmSync } from 'node:fs';
+import { mkdir, readdir, rm, readlink, symlink, rename } from 'node:fs/promises';
+import { closeSync, constants as fsc, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LOCK_EX, LOCK_NB, LOCK_UN, realSys, type Sys } from '../sys/index.js';
 import { join } from 'node:path';
@@ -131,7 +131,9 @@ export class ContainerStore {
 
   async get(id: string): Promise<ContainerRecord | undefined> {
     try {
-      return JSON.parse(await readFile(join(this.containerDir(id), 'container.json'), 'utf8')) as ContainerRecord;
+      // Synchronous: a record is a few hundred bytes in the page cache; readFile's open/stat/read/close are four
+      // thread-pool round trips, paid for every record by ps, rm and the lock of every command.
+      return JSON.parse(readFileSync(join(this.containerDir(id), 'container.json'), 'utf8')) as ContainerRecord;
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return undefined;
       throw err;
