@@ -130,9 +130,10 @@ export async function reconcile(containers: ContainerStore, rec: ContainerRecord
       await containers.save(next);
       return next;
     }
-    // The init is gone; its monitor may be writing the exit file right now.
-    for (let i = 0; i < 60 && !exit && isAlive(rec.monitorPid, rec.monitorStart); i++) {
-      await sleep(50);
+    // The init is gone; its monitor may be writing the exit file right now (it does within a millisecond or two
+    // of the reap, so the first looks come soon: rm -f of a running container waits here once). At most ≈ 3 s.
+    for (let i = 0, delay = 2; i < 70 && !exit && isAlive(rec.monitorPid, rec.monitorStart); i++, delay = Math.min(delay * 2, 50)) {
+      await sleep(delay);
       exit = await readExit(containers, rec.id);
     }
     exit ??= await readExit(containers, rec.id);
@@ -154,9 +155,10 @@ export async function reconcile(containers: ContainerStore, rec: ContainerRecord
 /** Waits until the init of `rec` is gone (polling), at most `ms`; true when it is. */
 export async function waitGone(rec: ContainerRecord, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
-  while (isAlive(rec.pid, rec.pidStart)) {
+  // A SIGKILLed init is reaped within a millisecond or two: look again soon, then every 20 ms.
+  for (let delay = 1; isAlive(rec.pid, rec.pidStart); delay = Math.min(delay * 2, 20)) {
     if (Date.now() >= deadline) return false;
-    await sleep(20);
+    await sleep(delay);
   }
   return true;
 }
