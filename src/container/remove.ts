@@ -23,7 +23,9 @@ export async function removeContainer(roots: EngineRoots, store: Store, ref: str
         throw fail('ESTATE', `cannot remove container ${ref}: container is ${rec.state}: stop the container before removing or force remove (rm -f)`);
       }
       rec = { ...rec, stoppedByUser: true };
-      await containers.save(rec);
+      // Not durable (ContainerStore.save): the record is removed below; after a power loss nothing of the
+      // container runs, and stoppedByUser only matters to the restart policy of a live monitor.
+      await containers.save(rec, { durable: false });
       await markStopped(containers.containerDir(id));
       if (rec.state === 'paused') await (await openCgroup(rec))?.thaw().catch(() => undefined);
       for (let round = 0; round < 3 && isActive(rec) && rec.pid && rec.pidStart !== undefined; round++) {
