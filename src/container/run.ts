@@ -173,7 +173,10 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
   } finally {
     for (const s of signals) process.off(s, onSignal);
     const failures: string[] = [];
-    if (net) await net.release().catch((e) => failures.push(messageOf(e)));
+    // The network's release (under the host-wide network lock; the kernel's veth and, with the last
+    // container, bridge deletion) runs while the cgroup, snapshot and record go. Crash-safe in any order:
+    // a lease is tied to its init's pid and start time, not to the record, and reconcile frees it.
+    const netReleased = net?.release().catch((e) => { failures.push(messageOf(e)); });
     await cgroupMade?.catch(() => {});
     if (cgroup) await cgroup.destroy().catch((e) => failures.push(`remove cgroup ${cgroup!.name}: ${messageOf(e)}`));
     if (opts.rm && !kept) {
@@ -181,6 +184,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
       await containers.remove(rec).catch((e) => failures.push(messageOf(e)));
       await releaseContainerVolumes(opts.roots, volumes, id, true).catch((e) => failures.push(messageOf(e)));
     }
+    await netReleased;
     if (failures.length) process.stderr.write(`tspod: cleanup of container ${rec.name}: ${failures.join('; ')}\n`);
   }
 }
