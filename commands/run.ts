@@ -3,7 +3,6 @@ import { TspodCommand } from '../src/cli/base.js';
 import { run } from '../src/index.js';
 import { splitAtFirstPositional } from '../src/cli/argv.js';
 import { shortId } from '../src/cli/format.js';
-import { fail } from '../src/util/errors.js';
 
 export default class Run extends TspodCommand {
   static override description = 'run a command in a new container';

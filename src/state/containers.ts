@@ -4,7 +4,7 @@
  * resolv.conf). Names are unique: a name is claimed by creating <root>/containers/names/<name>
  * with O_EXCL, which is atomic across processes without a lock.
  */
-import { mkdir, readdir, rm, readlink, symlink, rename } from 'node:fs/promises';
+import { readdir, rm, readlink, symlink, rename } from 'node:fs/promises';
 import { closeSync, constants as fsc, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LOCK_EX, LOCK_NB, LOCK_UN, realSys, type Sys } from '../sys/index.js';

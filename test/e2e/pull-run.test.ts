@@ -5,7 +5,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
-import { startFixtureRegistry, alpineFixturesDir, layeredExpected, repoRoot, FIXTURE_IMAGES, type FixtureRegistry } from '../support/registry.js';
+import { startFixtureRegistry, alpineFixturesDir, layeredExpected, repoRoot, type FixtureRegistry } from '../support/registry.js';
 import { tspodEnv, type TspodEnv } from '../support/tspod.js';
 import { isRoot, haveOverlay } from '../support/caps.js';
 import { mountsUnder, containerProcesses, tspodCgroups } from '../support/leftovers.js';

@@ -138,7 +138,7 @@ export async function startFaultProxy(upstream: string, opts: { host?: string } 
       };
       if (action?.kind === 'throttle') {
         const pump = (): void => {
-          if (res.destroyed) return upRes.destroy();
+          if (res.destroyed) { upRes.destroy(); return; }
           const b = queue.shift();
           if (!b) {
             draining = false;

@@ -20,7 +20,7 @@ export async function putBlob(base: string, repo: string, bytes: Buffer): Promis
   if (start.status !== 202) throw new Error(`start upload: HTTP ${start.status}`);
   const loc = new URL(start.headers.get('location')!, base);
   loc.searchParams.set('digest', digest);
-  const put = await fetch(loc, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const put = await fetch(loc, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream' } });
   if (put.status !== 201) throw new Error(`finish upload ${digest}: HTTP ${put.status} ${await put.text()}`);
   return digest;
 }
@@ -63,7 +63,7 @@ export async function pushRecompressed(base: string, from: string, to: string, h
 
 /** PUTs a manifest or index under `reference` (a tag or digest); returns its digest. */
 export async function putManifest(base: string, repo: string, reference: string, mediaType: string, body: Buffer): Promise<string> {
-  const put = await fetch(`${base}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body, headers: { 'content-type': mediaType } });
+  const put = await fetch(`${base}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body: new Uint8Array(body), headers: { 'content-type': mediaType } });
   if (put.status !== 201) throw new Error(`PUT manifest ${repo}:${reference}: HTTP ${put.status} ${await put.text()}`);
   return sha256(body);
 }

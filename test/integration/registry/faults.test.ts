@@ -13,7 +13,7 @@ import { RegistryClient } from '../../../src/registry/client.js';
 import { staticCredentials } from '../../../src/registry/credentials.js';
 import { TspodError } from '../../../src/util/errors.js';
 import { isRoot } from '../../support/caps.js';
-import { blobRequests, maxInFlight, startFaultProxy, type FaultProxy } from '../../support/fault-proxy.js';
+import { maxInFlight, startFaultProxy, type FaultProxy } from '../../support/fault-proxy.js';
 import { FIXTURE_IMAGES, repoRoot, startFixtureRegistry, type FixtureRegistry } from '../../support/registry.js';
 
 const gate = isRoot();

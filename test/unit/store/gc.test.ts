@@ -2,7 +2,6 @@ import { existsSync, readlinkSync, writeFileSync, mkdirSync, readdirSync, readFi
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Store } from '../../../store/index.js';
-import type { Digest } from '../../../src/oci/types.js';
 import { chainIds, sha256 } from '../../../src/util/digest.js';
 import { tempDir } from '../unpack/tar-fixtures.js';
 

@@ -221,7 +221,7 @@ describe('Store: layers', () => {
     if (shm) {
       const d = join('/dev/shm', `tspod-flags-${process.pid}`);
       mkdirSync(d);
-      cleanups.push(() => execFileSync('rmdir', [d]));
+      cleanups.push(() => { execFileSync('rmdir', [d]); });
       expect(addInodeFlags(d, FS_TOPDIR_FL)).toBe(false);
     }
     expect(() => addInodeFlags('/nonexistent/tspod-flags', FS_TOPDIR_FL)).toThrow(/ENOENT/);
