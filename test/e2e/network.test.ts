@@ -452,6 +452,10 @@ describe.skipIf(gate)('bridge networking end to end', () => {
     const ns = 'tspodt-ipt';
     const listener = 'import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(("10.199.78.2", 9999))\ns.listen(1)\nprint("listening", flush=True)\nc, a = s.accept()\nprint(a[0], c.recv(100).decode().strip(), flush=True)\n';
     const tspodChains = () => ['nat', 'filter'].flatMap((tb) => sh('iptables', ['-w', '-t', tb, '-S']).split('\n').filter((l) => l.includes('TSPOD')));
+    // iptables-nft makes the host's `ip nat` and `ip filter` tables (with empty base chains) on first use;
+    // tspod leaves them, as other users' rules may go there. The test removes those it caused, if empty.
+    const ipTables = () => (spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => /^table ip (nat|filter)$/.test(l));
+    const tablesBefore = ipTables();
     let py: ChildProcess | undefined;
     try {
       sh('ip', ['netns', 'add', ns]);
@@ -486,6 +490,11 @@ describe.skipIf(gate)('bridge networking end to end', () => {
       py?.kill('SIGKILL');
       spawnSync('ip', ['netns', 'del', ns]);
       spawnSync('ip', ['link', 'del', 'vtspodi0']);
+      for (const table of ipTables().filter((tb) => !tablesBefore.includes(tb))) {
+        const name = table.split(' '); // table ip nat
+        const rules = (spawnSync('nft', ['-a', 'list', ...name], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => /# handle \d+$/.test(l) && !/^\s*(chain|table) /.test(l));
+        if (rules.length === 0) spawnSync('nft', ['delete', ...name]);
+      }
     }
   });
 });
