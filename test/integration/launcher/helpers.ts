@@ -1,11 +1,13 @@
 // Helpers for the launcher's integration tests: a busybox rootfs, a docker-like plan, and a run
 // that captures the container's output.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { launch, launcherPath, type LaunchOptions, type LaunchResult } from '../../../src/runtime/launcher.js';
 import type { LaunchPlan } from '../../../src/runtime/plan.js';
+import { afterAll, beforeAll } from 'vitest';
 
 export const BUSYBOX = '/bin/busybox';
 
@@ -27,6 +29,23 @@ export function makeBusyboxRootfs(root: string): string {
   const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
   for (const a of applets) symlinkSync('busybox', join(root, 'bin', a));
   return root;
+}
+
+/**
+ * The fixture of a describe block: registers hooks that build the launcher and make `dir` (a fresh
+ * temporary directory) with a busybox rootfs at `rootfs` (dir/root) before the block, and remove them
+ * after it. The paths are chosen now and made by the hook, so a skipped block makes nothing.
+ */
+export function useBusyboxRootfs(): { dir: string; rootfs: string } {
+  const dir = join(tmpdir(), `tspod-launcher-${randomBytes(6).toString('hex')}`);
+  const rootfs = join(dir, 'root');
+  beforeAll(() => {
+    buildLauncher();
+    mkdirSync(dir, { mode: 0o700 });
+    makeBusyboxRootfs(rootfs);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return { dir, rootfs };
 }
 
 /** Docker's defaults, trimmed to what busybox needs. */

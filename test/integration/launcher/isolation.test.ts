@@ -1,25 +1,14 @@
 // The launcher on a real kernel: namespaces, the container's filesystem, devices, fds.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, rmSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { firstReason, gated, haveCommand, isRoot } from '../../support/caps.js';
-import { basePlan, buildLauncher, hostMountsMentioning, makeBusyboxRootfs, sh, tempDir } from './helpers.js';
+import { basePlan, hostMountsMentioning, sh, useBusyboxRootfs } from './helpers.js';
 
 const reason = firstReason(isRoot(), haveCommand('busybox'), haveCommand('make'));
 
 describe.skipIf(reason)(gated('launcher: isolation', reason), () => {
-  let dir = '';
-  let rootfs = '';
-
-  beforeAll(() => {
-    buildLauncher();
-    dir = tempDir();
-    rootfs = makeBusyboxRootfs(join(dir, 'root'));
-  });
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const { dir, rootfs } = useBusyboxRootfs();
 
   it('runs the command as pid 1 and shows only the container processes', async () => {
     const out = await sh(basePlan(rootfs, ['sh', '-c', 'echo pid=$$; ps -o pid,comm; echo end']));

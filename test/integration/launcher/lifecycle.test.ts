@@ -1,13 +1,13 @@
 // The launcher's protocol end to end: exit statuses, pre-exec errors, the onPid hook and sync,
 // signal forwarding, and the parent-death guarantees.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch, launcherPath } from '../../../src/runtime/launcher.js';
 import { TspodError } from '../../../src/util/errors.js';
 import { firstReason, gated, haveCommand, isRoot } from '../../support/caps.js';
-import { alive, basePlan, buildLauncher, makeBusyboxRootfs, ppidOf, runCaptured, sh, tempDir, waitFor } from './helpers.js';
+import { alive, basePlan, ppidOf, runCaptured, sh, useBusyboxRootfs, waitFor } from './helpers.js';
 
 const reason = firstReason(isRoot(), haveCommand('busybox'), haveCommand('make'));
 
@@ -34,18 +34,11 @@ function rawLaunch(text: string): Promise<{ report: string; code: number | null 
 }
 
 describe.skipIf(reason)(gated('launcher: lifecycle', reason), () => {
-  let dir = '';
-  let rootfs = '';
+  const { rootfs } = useBusyboxRootfs();
 
   beforeAll(() => {
-    buildLauncher();
-    dir = tempDir();
-    rootfs = makeBusyboxRootfs(join(dir, 'root'));
     writeFileSync(join(rootfs, 'notexec'), '#!/bin/sh\necho hi\n');
     chmodSync(join(rootfs, 'notexec'), 0o644);
-  });
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('resolves with the exit status', async () => {

@@ -1,13 +1,13 @@
 // Credentials and confinement: user and groups, capabilities, no-new-privs, seccomp, rlimits,
 // and the sealed launcher binary (CVE-2019-5736).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import { launch } from '../../../src/runtime/launcher.js';
 import { firstReason, gated, haveCommand, isRoot } from '../../support/caps.js';
-import { alive, basePlan, buildLauncher, makeBusyboxRootfs, ppidOf, sh, tempDir, waitFor } from './helpers.js';
+import { alive, basePlan, ppidOf, sh, useBusyboxRootfs, waitFor } from './helpers.js';
 
 const reason = firstReason(isRoot(), haveCommand('busybox'), haveCommand('make'));
 
@@ -50,19 +50,10 @@ function denyMkdirProgram(): Buffer | undefined {
 }
 
 describe.skipIf(reason)(gated('launcher: security', reason), () => {
-  let dir = '';
-  let rootfs = '';
+  const { dir, rootfs } = useBusyboxRootfs();
   const hostStatus = readFileSync('/proc/self/status', 'utf8');
   const hostPrm = BigInt('0x' + statusField(hostStatus, 'CapPrm'));
 
-  beforeAll(() => {
-    buildLauncher();
-    dir = tempDir();
-    rootfs = makeBusyboxRootfs(join(dir, 'root'));
-  });
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
 
   it('keeps every capability without a caps record', async () => {
     const st = await sh(basePlan(rootfs, ['cat', '/proc/self/status']));

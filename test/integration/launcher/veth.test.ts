@@ -4,14 +4,13 @@
 // bridge is this test's own (10.199.x.0/24, no traffic leaves it), removed at the end.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { launch } from '../../../src/runtime/launcher.js';
 import { vethRecord } from '../../../src/runtime/network/bridge.js';
 import { TspodError } from '../../../src/util/errors.js';
 import { firstReason, gated, haveCommand, isRoot } from '../../support/caps.js';
-import { basePlan, buildLauncher, makeBusyboxRootfs, runCaptured, tempDir, waitFor } from './helpers.js';
+import { basePlan, runCaptured, useBusyboxRootfs, waitFor } from './helpers.js';
 
 const reason = firstReason(isRoot(), haveCommand('busybox'), haveCommand('make'), haveCommand('ip'));
 
@@ -30,24 +29,16 @@ async function rejection(p: Promise<unknown>): Promise<TspodError> {
 }
 
 describe.skipIf(reason)(gated('launcher: veth records (rtnetlink)', reason), () => {
-  let dir = '';
-  let rootfs = '';
+  const { rootfs } = useBusyboxRootfs();
 
   beforeAll(() => {
-    buildLauncher();
-    dir = tempDir();
-    rootfs = makeBusyboxRootfs(join(dir, 'root'));
     execFileSync('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
     execFileSync('ip', ['addr', 'add', `${SUBNET}.1/24`, 'dev', BRIDGE]);
     execFileSync('ip', ['link', 'set', BRIDGE, 'up']);
   });
-  afterAll(async () => {
-    try {
-      for (const l of myLinks()) spawnSync('ip', ['link', 'del', l]);
-      expect(myLinks()).toEqual([]);
-    } finally {
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    }
+  afterAll(() => {
+    for (const l of myLinks()) spawnSync('ip', ['link', 'del', l]);
+    expect(myLinks()).toEqual([]);
   });
 
   const record = (host: string, over: Partial<Parameters<typeof vethRecord>[0]> = {}) =>
