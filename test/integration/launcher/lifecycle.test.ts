@@ -8,17 +8,9 @@ import { launch, launcherPath } from '../../../src/runtime/launcher.js';
 import { TspodError } from '../../../src/util/errors.js';
 import { firstReason, gated, haveCommand, isRoot } from '../../support/caps.js';
 import { alive, basePlan, ppidOf, runCaptured, sh, useBusyboxRootfs, waitFor } from './helpers.js';
+import { rejection } from '../../support/errors.js';
 
 const reason = firstReason(isRoot(), haveCommand('busybox'), haveCommand('make'));
-
-async function rejection(p: Promise<unknown>): Promise<TspodError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as TspodError;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Runs the launcher binary directly with a raw plan text; returns its report and exit status. */
 function rawLaunch(text: string): Promise<{ report: string; code: number | null }> {
@@ -125,11 +117,11 @@ describe.skipIf(reason)(gated('launcher: lifecycle', reason), () => {
 
   it('kills the launcher and the container when onPid throws', async () => {
     let pid = 0;
-    const err = await rejection(launch(basePlan(rootfs, ['sleep', '30']), {
+    // The onPid hook's own error comes out as it is (not wrapped in a TspodError).
+    await expect(launch(basePlan(rootfs, ['sleep', '30']), {
       stdio: ['ignore', 'ignore', 'ignore'],
       onPid: (p) => { pid = p; throw new Error('cgroup refused'); },
-    }));
-    expect(err.message).toBe('cgroup refused');
+    })).rejects.toThrow(/^cgroup refused$/);
     await waitFor(() => !alive(pid), `container init ${pid} to go away`);
   });
 

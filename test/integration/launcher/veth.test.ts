@@ -11,6 +11,7 @@ import { vethRecord } from '../../../src/runtime/network/bridge.js';
 import { TspodError } from '../../../src/util/errors.js';
 import { firstReason, gated, haveCommand, isRoot } from '../../support/caps.js';
 import { basePlan, runCaptured, useBusyboxRootfs, waitFor } from './helpers.js';
+import { rejection } from '../../support/errors.js';
 
 const reason = firstReason(isRoot(), haveCommand('busybox'), haveCommand('make'), haveCommand('ip'));
 
@@ -18,15 +19,6 @@ const tag = randomBytes(2).toString('hex');
 const BRIDGE = `ltbr${tag}`;
 const SUBNET = `10.199.${parseInt(tag.slice(0, 2), 16)}`;
 const myLinks = () => readdirSync('/sys/class/net').filter((n) => n.includes(tag));
-
-async function rejection(p: Promise<unknown>): Promise<TspodError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as TspodError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe.skipIf(reason)(gated('launcher: veth records (rtnetlink)', reason), () => {
   const { rootfs } = useBusyboxRootfs();

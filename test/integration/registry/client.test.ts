@@ -15,6 +15,7 @@ import { MediaType, type ImageManifest } from '../../../src/oci/types.js';
 import { newHash, digestOf, sha256 } from '../../../src/util/digest.js';
 import { TspodError } from '../../../src/util/errors.js';
 import { alpineFixturesDir, FIXTURE_IMAGES, startFixtureRegistry, type FixtureRegistry } from '../../support/registry.js';
+import { rejection } from '../../support/errors.js';
 
 let registry: FixtureRegistry;
 let client: RegistryClient;
@@ -46,16 +47,6 @@ async function hashStream(body: Readable): Promise<{ digest: string; size: numbe
     size += (c as Buffer).length;
   }
   return { digest: digestOf(h), size };
-}
-
-async function rejection(p: Promise<unknown>): Promise<TspodError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(TspodError);
-    return e as TspodError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('registry client against docker-registry', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEngineConfig } from '../../../src/config/index.js';
-import { TspodError } from '../../../src/util/errors.js';
+import { rejection } from '../../support/errors.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -17,16 +17,6 @@ async function file(name: string, text: string): Promise<string> {
   const p = join(dir, name);
   await writeFile(p, text);
   return p;
-}
-
-async function rejects(p: Promise<unknown>): Promise<TspodError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(TspodError);
-    return e as TspodError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('loadEngineConfig', () => {
@@ -52,7 +42,7 @@ describe('loadEngineConfig', () => {
 
   it('EINVAL naming the file when it is missing', async () => {
     const p = join(dir, 'absent.json');
-    const e = await rejects(loadEngineConfig({ TSPOD_CONFIG: p }));
+    const e = await rejection(loadEngineConfig({ TSPOD_CONFIG: p }));
     expect(e.code).toBe('EINVAL');
     expect(e.message).toBe(`load engine config ${p}: no such file`);
   });
@@ -71,7 +61,7 @@ describe('loadEngineConfig', () => {
   for (const [name, text, re] of invalid) {
     it(`EINVAL for ${name}`, async () => {
       const p = await file(`${name}.json`, text);
-      const e = await rejects(loadEngineConfig({ TSPOD_CONFIG: p }));
+      const e = await rejection(loadEngineConfig({ TSPOD_CONFIG: p }));
       expect(e.code).toBe('EINVAL');
       expect(e.message).toContain(p);
       expect(e.message).toMatch(re);

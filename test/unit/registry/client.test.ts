@@ -6,8 +6,8 @@ import type { EngineConfig } from '../../../src/config/index.js';
 import { parseReference, type Reference } from '../../../src/reference/index.js';
 import { MediaType, type Descriptor } from '../../../src/oci/types.js';
 import { sha256 } from '../../../src/util/digest.js';
-import { TspodError } from '../../../src/util/errors.js';
 import { FakeRegistry, type FakeRegistryOptions } from './fake-registry.js';
+import { rejection } from '../../support/errors.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -41,16 +41,6 @@ async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of body) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
-}
-
-async function rejection(p: Promise<unknown>): Promise<TspodError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(TspodError);
-    return e as TspodError;
-  }
-  throw new Error('expected a rejection');
 }
 
 async function freePort(): Promise<number> {
