@@ -6,8 +6,9 @@
 import type { Store } from '../store/index.js';
 import { withStore, type Common } from './api-common.js';
 import { defaultRoots, type EngineRoots } from './state/paths.js';
-import type { ContainerRecord } from './state/containers.js';
+import type { ContainerRecord, ContainerStore } from './state/containers.js';
 import { containerStore, openCgroup, reconcile } from './container/reconcile.js';
+import { withFrozen } from './container/freeze.js';
 import { loadEngineConfig } from './config/index.js';
 import { findImage } from './image/local.js';
 import { commitContainer, type CommitResult } from './image/commit.js';
@@ -45,13 +46,10 @@ async function withContainer<T>(store: Store, roots: EngineRoots, ref: string, w
   }
 }
 
-/** Freezes a running container's cgroup; returns the thaw, or undefined when it does not run (or is paused already). */
-async function freeze(rec: ContainerRecord): Promise<(() => Promise<void>) | undefined> {
-  if (rec.state !== 'running') return undefined;
-  const cg = await openCgroup(rec);
-  if (!cg) return undefined;
-  await cg.freeze();
-  return () => cg.thaw();
+/** Runs `fn` with a running container frozen (see container/freeze.ts); as it is when not running or paused already. */
+async function whileFrozen<T>(containers: ContainerStore, rec: ContainerRecord, fn: () => Promise<T>): Promise<T> {
+  const cg = rec.state === 'running' ? await openCgroup(rec) : undefined;
+  return cg ? withFrozen(containers.containerDir(rec.id), cg, fn) : fn();
 }
 
 export interface CommitRequest extends Common {
@@ -76,22 +74,18 @@ export async function commit(container: string, ref: string | undefined, opts: C
     } catch (err) {
       throw fail('ENOTFOUND', `${what}: its image ${rec.image} (${rec.imageId.slice(7, 19)}) is no longer in the store: ${messageOf(err)}`, err);
     }
-    const thaw = opts.pause !== false ? await freeze(rec) : undefined;
-    try {
-      return await commitContainer({
-        store,
-        upperDir: snap.upperDir,
-        parent,
-        ref: ref ?? `localhost/${rec.name.toLowerCase()}:latest`,
-        message: opts.message,
-        author: opts.author,
-        changes: opts.changes,
-        createdBy: commandOf(rec),
-        what,
-      });
-    } finally {
-      await thaw?.();
-    }
+    const read = () => commitContainer({
+      store,
+      upperDir: snap.upperDir,
+      parent,
+      ref: ref ?? `localhost/${rec.name.toLowerCase()}:latest`,
+      message: opts.message,
+      author: opts.author,
+      changes: opts.changes,
+      createdBy: commandOf(rec),
+      what,
+    });
+    return opts.pause !== false ? whileFrozen(containerStore(roots), rec, read) : read();
   }));
 }
 

@@ -17,6 +17,7 @@ import type { EngineRoots } from '../state/paths.js';
 import { fail, isErrno } from '../util/errors.js';
 import { containerStore, isActive, openCgroup } from './reconcile.js';
 import { freshRecord } from './list.js';
+import { withFrozen } from './freeze.js';
 
 /** The host path of container path `p` under `root` (/proc/PID/root), with no symlink left in it. */
 export async function resolveInRoot(root: string, p: string, followLast: boolean): Promise<string> {
@@ -64,14 +65,8 @@ export async function copyFiles(roots: EngineRoots, src: string, dest: string): 
   const cg = await openCgroup(rec);
   if (!cg) throw fail('ESTATE', `cp: container ${ref}: its cgroup is gone`);
   const root = `/proc/${rec.pid}/root`;
-  const wasPaused = rec.state === 'paused';
-  if (!wasPaused) await cg.freeze();
-  try {
-    if (s.container !== undefined) await copyOut(root, s.path, d.path);
-    else await copyIn(root, s.path, d.path);
-  } finally {
-    if (!wasPaused) await cg.thaw();
-  }
+  const copy = () => (s.container !== undefined ? copyOut(root, s.path, d.path) : copyIn(root, s.path, d.path));
+  await (rec.state === 'paused' ? copy() : withFrozen(containers.containerDir(rec.id), cg, copy));
 }
 
 async function copyOut(root: string, cpath: string, host: string): Promise<void> {

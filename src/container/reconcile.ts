@@ -18,6 +18,7 @@ import { detectCgroups, type Cgroup } from '../runtime/cgroups/index.js';
 import { TspodError, isErrno, messageOf } from '../util/errors.js';
 import { exitPath, isMarkedStopped, monitorState } from './detached.js';
 import { attachSocketPath } from './attach-io.js';
+import { thawIfAbandoned } from './freeze.js';
 import { childrenOf, processStartTime } from '../state/proc.js';
 import { access } from 'node:fs/promises';
 
@@ -101,6 +102,8 @@ export async function reconcile(containers: ContainerStore, rec: ContainerRecord
     return next;
   }
   if (!isActive(rec)) return rec;
+  // A commit or cp killed while it held the container frozen: undo its freeze (freeze.ts).
+  if (rec.state === 'running') await thawIfAbandoned(containers.containerDir(rec.id), () => openCgroup(rec));
   let exit = await readExit(containers, rec.id);
   if (!exit && rec.restartPolicy && rec.restartPolicy !== 'no' && isAlive(rec.monitorPid, rec.monitorStart)) {
     // The monitor applies a restart policy: follow the init it started last; between two runs

@@ -1,10 +1,13 @@
-// A command killed while it held a running container frozen (commit --pause, cp) leaves the cgroup
-// frozen while the record says running: `unpause` thaws it, and refuses as docker does otherwise.
+// A command killed while it held a running container frozen (commit --pause, cp): the next command
+// finds the freeze abandoned and thaws it (container/freeze.ts); a frozen cgroup without a record of
+// who froze it (made by hand here) is thawed by `unpause`, which refuses as docker does otherwise.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { startFixtureRegistry, type FixtureRegistry } from '../support/registry.js';
-import { tspodEnv, type TspodEnv } from '../support/tspod.js';
+import { tspodEnv, TSPOD_BIN, type TspodEnv } from '../support/tspod.js';
+import { until } from '../support/wait.js';
 import { isRoot, haveOverlay } from '../support/caps.js';
 
 const gate = isRoot() ?? haveOverlay();
@@ -28,10 +31,35 @@ describe.skipIf(gate)('unpause of a container left frozen', () => {
     }
   });
 
-  it('thaws a running container whose freezer was left frozen, then refuses a second unpause', async () => {
+  const freezerOf = async () => {
     const info = JSON.parse((await t.run(['inspect', name])).stdout) as { Tspod: { CgroupPaths: string[] } }[];
     const freezer = info[0]!.Tspod.CgroupPaths.map((p) => [join(p, 'freezer.state'), join(p, 'cgroup.freeze')]).flat().find((f) => existsSync(f))!;
     expect(freezer).toBeDefined();
+    return freezer;
+  };
+  const frozen = (freezer: string) => /^(FROZEN|FREEZING|1)$/.test(readFileSync(freezer, 'utf8').trim());
+
+  it('a commit SIGKILLed while the container is frozen: the next command thaws it; ps and exec work', async () => {
+    const freezer = await freezerOf();
+    // ≈ 150 MB of changes, so that the commit holds the freeze long enough to be killed in it
+    expect((await t.run(['exec', name, 'dd', 'if=/dev/urandom', 'of=/big', 'bs=1M', 'count=150'])).code).toBe(0);
+    const commit = spawn(process.execPath, [TSPOD_BIN, 'commit', name, `frozen-commit-${process.pid}:1`], { env: t.env, stdio: 'ignore' });
+    const ended = new Promise((resolve) => commit.on('close', resolve));
+    await until('the commit to freeze the container', async () => frozen(freezer) || undefined, 20_000);
+    commit.kill('SIGKILL');
+    await ended;
+    expect(frozen(freezer)).toBe(true); // what the killed commit left
+    const ps = await t.run(['ps', '--filter', `name=${name}`, '--format', 'json']);
+    expect(ps.code, ps.stderr).toBe(0);
+    expect(JSON.parse(ps.stdout.trim()).State).toBe('running');
+    expect(frozen(freezer)).toBe(false);
+    const ex = await t.run(['exec', name, 'rm', '/big'], { timeoutMs: 10_000 });
+    expect(ex.code, ex.stderr).toBe(0);
+    expect((await t.run(['images', '-q', `frozen-commit-${process.pid}`])).stdout.trim()).toBe('');
+  });
+
+  it('thaws a running container whose freezer was left frozen, then refuses a second unpause', async () => {
+    const freezer = await freezerOf();
     // what a SIGKILLed commit --pause leaves behind
     writeFileSync(freezer, freezer.endsWith('freezer.state') ? 'FROZEN' : '1');
     const un = await t.run(['unpause', name]);
