@@ -14,12 +14,16 @@ import type { DetachedOnPid } from './detached.js';
 
 const RESTART_RE = /^(no|always|unless-stopped|on-failure(:[0-9]+)?)$/;
 
+/** Refuses a --restart value docker would refuse; run.ts calls it before anything is created. */
+export function checkRestartPolicy(policy: string | undefined): void {
+  if (policy !== undefined && !RESTART_RE.test(policy)) {
+    throw fail('EINVAL', `invalid --restart "${policy}": want no, always, unless-stopped or on-failure[:N]`);
+  }
+}
+
 export async function createDetached(roots: EngineRoots, containers: ContainerStore, rec: ContainerRecord, plan: LaunchPlan,
   opts: { limits: CgroupLimits; cgroupParent?: string; restartPolicy?: string }, start: boolean, onPid?: DetachedOnPid, cgroup?: Cgroup) {
   try {
-    if (opts.restartPolicy !== undefined && !RESTART_RE.test(opts.restartPolicy)) {
-      throw fail('EINVAL', `invalid --restart "${opts.restartPolicy}": want no, always, unless-stopped or on-failure[:N]`);
-    }
     // run -d: the start's last record save is durable and syncs the plan with it (start.ts), so these
     // two writes are atomic only; a CLI killed in between leaves them whole, as a durable write would.
     await saveCreated(containers, rec, plan, { ...opts, durable: !start });

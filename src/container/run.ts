@@ -23,7 +23,7 @@ import { detectCgroups, parseBytes, parseCpus, prewarmAttach, type Cgroup, type 
 import { layerFiles } from '../mount/lookup.js';
 import { overlayOptions } from '../mount/overlay.js';
 import { realSys } from '../sys/index.js';
-import { createDetached, foregroundOwner } from './create.js';
+import { checkRestartPolicy, createDetached, foregroundOwner } from './create.js';
 import { saveCreated } from './start.js';
 import { saveAttachConfig } from './attach-io.js';
 import { deviceRules, recordedRunOptions, withRunOptions, withTerminal, releaseContainerVolumes, readEnvFiles, type ContainerRunOptions, type VolumeUse } from './run-options.js';
@@ -72,6 +72,9 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     throw fail('EINVAL', `invalid --workdir "${opts.workdir}": the working directory must be an absolute path`);
   }
   checkNetworkOptions(opts);
+  checkRestartPolicy(opts.restart);
+  // docker: a container that removes itself cannot be restarted by a policy
+  if (opts.rm && opts.restart !== undefined && opts.restart !== 'no') throw fail('EINVAL', `conflicting options: --restart ${opts.restart} and --rm`);
   const { store, image } = opts;
   const containers = new ContainerStore(containersRoot(opts.roots));
   const id = ContainerStore.newId();
@@ -101,8 +104,6 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
   let kept = false;
   const volumes: VolumeUse = { names: [] };
   try {
-    // docker: a container that removes itself cannot be restarted by a policy
-    if (opts.rm && opts.restart !== undefined && opts.restart !== 'no') throw fail('EINVAL', `conflicting options: --restart ${opts.restart} and --rm`);
     // The cgroup is made while the snapshot and the network are prepared: independent work, ≈ 10 ms of
     // sequential cgroupfs writes on v1. Awaited before the plan; `finally` waits for it before releasing.
     // run -d too (start.ts takes it over); `create` alone makes none (start makes it).

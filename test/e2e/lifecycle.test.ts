@@ -406,6 +406,20 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(monitorsOf(t.root)).toEqual([]);
     expect((await t.run(['rm', a])).code).toBe(0);
     expect(cgroupsOf([a])).toEqual([]);
+
+    // A bad policy is refused before anything is made, as docker does: one line, exit 125, no container.
+    const before = (await t.run(['ps', '-a', '-q', '--no-trunc'])).stdout;
+    for (const [args, message] of [
+      [['run', '-d', '--restart', 'bogus'], 'invalid --restart "bogus"'],
+      [['create', '--restart', 'always:3'], 'invalid --restart "always:3"'],
+      [['run', '-d', '--rm', '--restart', 'always'], 'conflicting options: --restart always and --rm'],
+    ] as const) {
+      const r = await t.run([...args, 'busybox', 'true']);
+      expect(r.code, args.join(' ')).toBe(125);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toContain(message);
+    }
+    expect((await t.run(['ps', '-a', '-q', '--no-trunc'])).stdout).toBe(before);
   }, 90_000);
 
   it('diff lists A/C/D from the upper dir; cp copies both ways and never follows a container symlink out', async () => {
