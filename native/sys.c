@@ -26,6 +26,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 typedef struct napi_env__ *napi_env;
@@ -276,6 +277,23 @@ static napi_value js_cgroup_device_program(napi_env env, napi_callback_info info
   return num(env, e);
 }
 
+/*
+ * rawTerminalOutput(fd): turns off output processing (OPOST) of the terminal on fd, which Node's raw
+ * mode keeps (libuv sets ONLCR): the container's own pty already turns \n into \r\n, and a second
+ * translation here would break full-screen programs. Node's setRawMode(false) restores the terminal
+ * as it was before raw mode, OPOST included. 0 or -errno.
+ */
+static napi_value js_raw_terminal_output(napi_env env, napi_callback_info info) {
+  struct args a;
+  int32_t fd;
+  if (get_args(env, info, &a, 1) || get_int(&a, 0, &fd)) return NULL;
+  struct termios t;
+  if (tcgetattr(fd, &t) < 0) return num(env, -errno);
+  if (!(t.c_oflag & OPOST)) return num(env, 0);
+  t.c_oflag &= ~(tcflag_t)OPOST;
+  return rc(env, tcsetattr(fd, TCSANOW, &t));
+}
+
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports);
 
 napi_value napi_register_module_v1(napi_env env, napi_value exports) {
@@ -283,7 +301,7 @@ napi_value napi_register_module_v1(napi_env env, napi_value exports) {
     { "flock", js_flock }, { "mount", js_mount }, { "umount2", js_umount2 }, { "mknod", js_mknod },
     { "lsetxattr", js_lsetxattr }, { "lgetxattr", js_lgetxattr }, { "llistxattr", js_llistxattr },
     { "strerror", js_strerror }, { "cgroupDeviceProgram", js_cgroup_device_program },
-    { "addInodeFlags", js_add_inode_flags },
+    { "addInodeFlags", js_add_inode_flags }, { "rawTerminalOutput", js_raw_terminal_output },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

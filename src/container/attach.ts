@@ -18,6 +18,7 @@ import { startContainer } from './start.js';
 import { waitContainer } from './wait.js';
 import { killContainer } from './kill.js';
 import { processStartTime } from '../state/proc.js';
+import { rawTerminalOutput } from '../sys/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   attachSocketPath, readAttachConfig, parseDetachKeys, DetachMatcher, FrameReader, frame, resizeFrame,
@@ -167,6 +168,7 @@ function session(sock: Socket, streams: AttachStreams, o: { tty: boolean; input:
     if (o.input) {
       if (raw) {
         stdin.setRawMode!(true);
+        if (stdin === process.stdin) rawTerminalOutput(0);
         cleanups.push(() => stdin.setRawMode!(false));
       }
       const onData = (chunk: Buffer | string) => {

@@ -13,7 +13,7 @@ import type { ImageConfig } from '../oci/types.js';
 import { applyPlanOptions, parseDevice, parseSignal, initBinaryPath, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, readEnvFiles, type UserMount } from '../runtime/options.js';
 import { launcherPath } from '../runtime/launcher.js';
 import { attachVolume, createVolume, releaseVolumes, seedVolume } from '../volume/index.js';
-import { realSys } from '../sys/index.js';
+import { rawTerminalOutput, realSys } from '../sys/index.js';
 import { fail, messageOf } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 
@@ -74,7 +74,10 @@ export async function withTerminal<T>(o: { tty?: boolean; interactive?: boolean 
   if (!o.tty) return fn({});
   if (o.interactive && !process.stdin.isTTY) throw fail('EINVAL', 'run -it: the input device is not a TTY');
   const raw = o.interactive === true;
-  if (raw) process.stdin.setRawMode(true);
+  if (raw) {
+    process.stdin.setRawMode(true);
+    rawTerminalOutput(0);
+  }
   try {
     return await fn({ stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
   } finally {

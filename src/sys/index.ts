@@ -89,6 +89,7 @@ interface NativeSys {
   cgroupDeviceProgram(dir: string, insns: Buffer): number;
   /** Absent from a module built before it was added (a tree whose native part was not rebuilt). */
   addInodeFlags?(fd: number, flags: number): number;
+  rawTerminalOutput?(fd: number): number;
 }
 
 /**
@@ -128,6 +129,16 @@ let nativeModule: NativeSys | undefined;
 export function nativeAddInodeFlags(fd: number, flags: number): number | undefined {
   realSys();
   return nativeModule?.addInodeFlags?.(fd, flags);
+}
+
+/**
+ * Turns off the output processing (OPOST) that Node's raw mode leaves on the terminal `fd`, as docker's
+ * raw mode does (native/sys.c); best effort: a module built without it leaves the terminal as it is.
+ * Node's setRawMode(false) restores the terminal's earlier settings, OPOST included.
+ */
+export function rawTerminalOutput(fd: number): void {
+  realSys();
+  nativeModule?.rawTerminalOutput?.(fd);
 }
 
 /**

@@ -16,14 +16,14 @@ type Step = { expect: string; timeout?: number } | { send: string } | { resize: 
 describe.skipIf(gate)('run -t (issue 5)', () => {
   const s = useTspodSuite('tty', { pull: ['busybox'] });
 
-  function onPty(args: string[], steps: Step[], size: [number, number] = [24, 80]): Promise<{ out: string; exit: number }> {
+  function onPty(args: string[], steps: Step[], size: [number, number] = [24, 80]): Promise<{ out: string; raw: string; exit: number }> {
     return new Promise((resolve, reject) => {
       execFile('python3', [join(repoRoot(), 'test', 'support', 'ptydrive.py'), String(size[0]), String(size[1]), JSON.stringify(steps), '--',
         process.execPath, TSPOD_BIN, 'run', '--rm', '--network', 'none', '--cgroup-parent', s.parent, ...args],
       { env: s.t.env, timeout: 90_000 }, (err, stdout) => {
         const m = /\nEXIT (-?\d+)\n$/.exec(stdout);
         if (!m) return reject(new Error(`ptydrive: ${err?.message ?? ''}\n${stdout}`));
-        resolve({ out: stdout.slice(0, m.index).replace(/\r/g, ''), exit: Number(m[1]) });
+        resolve({ out: stdout.slice(0, m.index).replace(/\r/g, ''), raw: stdout.slice(0, m.index), exit: Number(m[1]) });
       });
     });
   }
@@ -43,6 +43,10 @@ describe.skipIf(gate)('run -t (issue 5)', () => {
     expect(r.out).toContain('/dev/console');
     expect(r.out).toContain('stdin-is-a-tty');
     expect(r.out).toContain('50 132');
+    // -i makes the caller's terminal fully raw, as docker does: the container's pty turns \n into \r\n
+    // once and the caller's terminal does not translate it again (Node's raw mode alone keeps ONLCR: \r\r\n).
+    expect(r.raw).toContain('A42B\r\n');
+    expect(r.raw).not.toContain('\r\r\n');
     expect(r.exit).toBe(7);
   });
 
