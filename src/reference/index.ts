@@ -105,6 +105,8 @@ export function parseReference(s: string): Reference {
       registry = first;
       repository = rest.slice(slash + 1);
       if (!DOMAIN_RE.test(registry)) throw invalid(s, `invalid registry host "${registry}"`);
+      const port = /:([0-9]+)$/.exec(registry)?.[1];
+      if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535)) throw invalid(s, `invalid port ${port} in registry host "${registry}"`);
     }
   }
   if (registry === LEGACY_DEFAULT_REGISTRY) registry = DEFAULT_REGISTRY;

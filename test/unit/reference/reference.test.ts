@@ -94,6 +94,8 @@ describe('parseReference: invalid references fail with EINVAL naming the referen
     ['localhost:5000/', /missing repository name|empty path component/],
     ['-host.com/x', /invalid registry host/],
     ['host.com:port/x', /invalid reference/],
+    ['127.0.0.1:99999/x', /invalid port 99999 in registry host "127\.0\.0\.1:99999"/],
+    ['localhost:0/x', /invalid port 0 in registry host/],
     ['al pine', /whitespace/],
     ['docker.io/' + 'a'.repeat(250), /longer than 255/],
     [`a:b:c`, /invalid/],
