@@ -53,6 +53,7 @@ export function parseCpArg(a: string): { container?: string; path: string } {
 }
 
 export async function copyFiles(roots: EngineRoots, src: string, dest: string): Promise<void> {
+  if (src === '-' || dest === '-') throw fail('EINVAL', `cp: "-" (a tar archive on stdin or stdout) is not supported yet; give a host path`);
   const s = parseCpArg(src);
   const d = parseCpArg(dest);
   if ((s.container === undefined) === (d.container === undefined)) {
@@ -79,6 +80,16 @@ async function copyOut(root: string, cpath: string, host: string): Promise<void>
 }
 
 async function copyIn(root: string, host: string, cpath: string): Promise<void> {
+  try {
+    await copyInto(root, host, cpath);
+  } catch (err) {
+    // An errno names /proc/PID/root/…, a path of the host's: say it with the container's path.
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw fail('ENOTFOUND', `cp: ${cpath}: no such directory in the container`, err);
+    throw err;
+  }
+}
+
+async function copyInto(root: string, host: string, cpath: string): Promise<void> {
   const hostSt = await lstat(host).catch(() => undefined);
   if (!hostSt) throw fail('ENOTFOUND', `cp: could not find ${host} on the host`);
   let to = await resolveInRoot(root, cpath, true);

@@ -40,6 +40,9 @@ export interface ListOptions {
   filters?: string[];
 }
 
+/** The statuses docker's `ps --filter status=` accepts (tspod's records use created, running, paused, exited). */
+const DOCKER_STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
+
 export async function listContainers(roots: EngineRoots, opts: ListOptions = {}): Promise<ContainerSummary[]> {
   const containers = containerStore(roots);
   const filters = (opts.filters ?? []).map((f) => {
@@ -47,6 +50,7 @@ export async function listContainers(roots: EngineRoots, opts: ListOptions = {})
     if (i <= 0) throw fail('EINVAL', `invalid filter "${f}": want KEY=VALUE`);
     const key = f.slice(0, i), value = f.slice(i + 1);
     if (!['id', 'name', 'status', 'ancestor', 'exited'].includes(key)) throw fail('EINVAL', `invalid filter "${key}": supported are id, name, status, ancestor, exited`);
+    if (key === 'status' && !DOCKER_STATUSES.includes(value)) throw fail('EINVAL', `invalid filter "status=${value}": a status is one of ${DOCKER_STATUSES.join(', ')}`);
     return { key, value };
   });
   const all = opts.all || filters.some((f) => f.key === 'status' || f.key === 'exited');

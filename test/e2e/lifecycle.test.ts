@@ -463,6 +463,14 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect((await inspect('files')).State.Status).toBe('running');
     expect((await t.run(['exec', 'files', 'true'])).code).toBe(0);
     expect((await t.run(['cp', 'files:/nope', host])).code).toBe(1);
+    // bad input: one line naming the container path (not the host's /proc/PID/root/…); "-" is refused, not a file named "-"
+    const noDir = await t.run(['cp', join(host, 'hello'), 'files:/nonexistdir/sub/']);
+    expect(noDir.code).toBe(1);
+    expect(noDir.stderr.trim()).toBe('tspod: cp: /nonexistdir/sub/: no such directory in the container');
+    const dash = await t.run(['cp', 'files:/new.txt', '-'], {});
+    expect(dash.code).toBe(1);
+    expect(dash.stderr).toContain('"-" (a tar archive on stdin or stdout) is not supported');
+    expect((await t.run(['ps', '-a', '--filter', 'status=bogus'])).stderr.trim()).toMatch(/^tspod: invalid filter "status=bogus": a status is one of created, /);
     expect((await t.run(['rm', '-f', 'files'])).code).toBe(0);
   }, 60_000);
 
