@@ -53,7 +53,32 @@ globalThis[Symbol.for('tspod.undici')] = () => {
 };
 const cli = load(bundle, st, 'cli', process.argv[2]);
 cli.settings.enableAutoTranspile = false; // never look for ts-node/typescript, whatever NODE_ENV says
+checkCommand(process.argv, Object.keys(cli.COMMANDS ?? {}));
 await cli.execute({ dir: import.meta.url });
+
+/**
+ * As docker: `tspod help [COMMAND…]` is `tspod [COMMAND…] --help`, and an unknown command (or
+ * subcommand of a topic such as `network`) is one line and exit status 1, instead of oclif's
+ * decorated error and status 2. Changes argv in place for help.
+ */
+function checkCommand(argv, ids) {
+  if (ids.length === 0) return; // an older bundle without the command list: oclif decides
+  if (argv[2] === 'help') {
+    argv.splice(2, 1);
+    argv.push('--help');
+  }
+  const words = [];
+  for (const a of argv.slice(2)) {
+    if (a.startsWith('-')) break;
+    words.push(a);
+    const id = words.join(':');
+    if (ids.includes(id)) return; // a command: its own arguments follow
+    if (!ids.some((c) => c.startsWith(id + ':'))) {
+      process.stderr.write(`tspod: '${words.join(' ')}' is not a tspod command; see 'tspod --help'\n`);
+      process.exit(1);
+    }
+  }
+}
 
 /**
  * Loads the bundle as the CommonJS module it is (registered in require.cache, so oclif's own

@@ -110,9 +110,17 @@ describe('bundled CLI', () => {
     const badFlag = cli(['run', '--no-such-flag', 'alpine']);
     expect(badFlag.code).toBe(125);
     expect(badFlag.stderr).toMatch(/Nonexistent flag: --no-such-flag/);
+    // as docker: an unknown command or subcommand is one line and status 1; `help X` is `X --help`
     const unknown = cli(['no-such-command']);
-    expect(unknown.code).not.toBe(0);
-    expect(unknown.stderr).toMatch(/command no-such-command not found/);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe("tspod: 'no-such-command' is not a tspod command; see 'tspod --help'\n");
+    const unknownSub = cli(['network', 'bogus', '--flag']);
+    expect(unknownSub.code).toBe(1);
+    expect(unknownSub.stderr).toBe("tspod: 'network bogus' is not a tspod command; see 'tspod --help'\n");
+    const helpRun = cli(['help', 'run']);
+    expect(helpRun.code).toBe(0);
+    expect(helpRun.stdout).toBe(runHelp.stdout);
+    expect(cli(['network', 'ls']).code).toBe(0);
   });
 
   it('engine errors go through the bundled command classes (one line, exit code of the command)', () => {
