@@ -160,6 +160,7 @@ void pty_relay(struct pollfd *p);
 int pty_winch(void);
 void pty_drain(void);
 const char *pty_name(void);
+int pty_devpts(void);
 
 /* process.c */
 void apply_rlimits(const struct plan *p);

@@ -14,7 +14,9 @@
  *   - serves attach clients (tspod attach, start -a) on a unix socket (--attach): the container's
  *     output goes to every client as well as to the log, the clients' input goes to the container's
  *     stdin (--stdin: a pipe the monitor holds) or to its terminal (--tty: the monitor holds the pty
- *     master, the launcher gets the slave as fd 5), window sizes go to the terminal.
+ *     master, the launcher gets the slave as fd 5 and the pty's devpts instance as fd 6, which the
+ *     init mounts as the container's /dev/pts: devpts.h; a new one for every run), window sizes go to
+ *     the terminal.
  *
  * Usage: tspod-monitor --log PATH --exit PATH [--oom FILE] [--cgroup DIR]...
  *                      [--restart POLICY --plan FILE --state FILE --stopped FILE [--procs FILE]...]
@@ -36,6 +38,7 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include "devpts.h"
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -54,7 +57,7 @@ static int logfd = -1;
 struct stream {
 	const char *name;
 	int type; /* attach frame type: 1 stdout, 2 stderr */
-	int keep; /* the pty master: not closed at its end (a restart reuses it) */
+	int keep; /* the pty master: not closed at its end (new_terminal replaces it) */
 	int fd;
 	size_t len;
 	char buf[LINE_MAX_BYTES];
@@ -156,6 +159,7 @@ static void drain_lines(struct stream *s, int final)
  */
 #define MAX_CLIENTS 16
 #define TTY_FD 5 /* the launcher's fd for the pty slave (pty.c) */
+#define DEVPTS_FD 6 /* the launcher's fd for the slave's devpts instance (pty.c, devpts.h) */
 #define FRAME_STDIN 0
 #define FRAME_RESIZE 1
 #define FRAME_EXIT 3
@@ -173,8 +177,11 @@ static struct client clients[MAX_CLIENTS];
 static int listenfd = -1, attach_dir = -1;
 static const char *attach_name;
 static int stdin_r = -1, stdin_w = -1; /* --stdin without --tty: the container's stdin pipe */
-static int master = -1; /* --tty */
-static char pts_path[64];
+static int master = -1; /* --tty: the current run's terminal */
+static int tty_on; /* --tty */
+static int next_slave = -1, next_devpts = -1; /* the terminal made for the next launcher (new_terminal) */
+static char pts_path[64]; /* without a devpts instance of its own (an old kernel): the host's slave path */
+static struct winsize winsz = { 24, 80, 0, 0 }; /* the last size a client asked for */
 static int input_on; /* --stdin */
 static char pending[8192]; /* input the container has not taken yet */
 static size_t npending;
@@ -208,17 +215,53 @@ static void broadcast(int type, const char *p, size_t n)
 	}
 }
 
+/*
+ * The terminal of the next run: a pty in a new devpts instance (devpts.h), or, where the kernel has
+ * no fsopen (before 5.2), on the host's /dev/ptmx as before. It replaces the current master (whose
+ * run has ended: its slave is closed) and gets the last window size. 0, or -1 with errno.
+ */
+static int new_terminal(void)
+{
+	int m = -1, s = -1;
+	int mnt = devpts_new(DEVPTS_DEFAULT_DATA, DEVPTS_DEFAULT_ATTRS);
+	if (mnt >= 0 && devpts_openpty(mnt, &m, &s) < 0) {
+		int e = errno;
+		close(mnt);
+		errno = e;
+		return -1;
+	}
+	if (mnt < 0) {
+		if (errno != ENOSYS)
+			return -1;
+		m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, pts_path, sizeof pts_path) != 0)
+			return -1;
+		s = open(pts_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (s < 0)
+			return -1;
+	}
+	ioctl(m, TIOCSWINSZ, &winsz);
+	fcntl(m, F_SETFL, fcntl(m, F_GETFL) | O_NONBLOCK);
+	if (master >= 0)
+		close(master);
+	if (next_slave >= 0)
+		close(next_slave);
+	if (next_devpts >= 0)
+		close(next_devpts);
+	master = m;
+	next_slave = s;
+	next_devpts = mnt;
+	return 0;
+}
+
 static void attach_setup(const char *path, int want_stdin, int want_tty)
 {
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		clients[i].fd = -1;
+	tty_on = want_tty;
 	if (want_tty) {
-		master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, pts_path, sizeof pts_path) != 0)
+		if (new_terminal() < 0)
 			die("open pseudo-terminal: %s", strerror(errno));
-		struct winsize ws = { 24, 80, 0, 0 }; /* until a client tells its own */
-		ioctl(master, TIOCSWINSZ, &ws);
-		fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
 	} else if (want_stdin) {
 		int p[2];
 		if (pipe2(p, O_CLOEXEC) < 0)
@@ -256,12 +299,19 @@ static void attach_setup(const char *path, int want_stdin, int want_tty)
 		die("bind attach socket: %s", strerror(errno));
 }
 
-/* What the launcher gets for -t: the slave, opened again for each launcher (a restart reuses the terminal). */
-static int open_slave(void)
+/*
+ * What the launcher gets for -t: the slave of a terminal made for it (the first run's by attach_setup,
+ * so that clients can attach before it starts; a restart's here) and its devpts instance in *devpts.
+ */
+static int take_slave(int *devpts)
 {
-	if (master < 0)
+	*devpts = -1;
+	if (!tty_on || (next_slave < 0 && new_terminal() < 0))
 		return -1;
-	return open(pts_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int s = next_slave;
+	*devpts = next_devpts;
+	next_slave = next_devpts = -1;
+	return s;
 }
 
 /* Slots in the poll set: the listening socket, the container's input (when input waits), the clients. */
@@ -346,6 +396,7 @@ static void read_client(struct client *c)
 		if (c->hlen == 8 && c->left == 0) {
 			if (c->hdr[0] == FRAME_RESIZE && c->clen == 4 && master >= 0) {
 				struct winsize ws = { (unsigned short)(c->ctl[0] << 8 | c->ctl[1]), (unsigned short)(c->ctl[2] << 8 | c->ctl[3]), 0, 0 };
+				winsz = ws; /* for the terminal of a restart too */
 				ioctl(master, TIOCSWINSZ, &ws); /* the kernel signals the terminal's foreground process group */
 			}
 			if (c->hdr[0] == FRAME_CLOSE_STDIN && master < 0)
@@ -485,12 +536,15 @@ static pid_t fork_launcher(char *const *launcher, int out, int err, int planfd, 
 {
 	reopen_stdin();
 	/* Opened here, before the fork: the master must not see "no slave" (EIO) before the launcher runs. */
-	int pts = open_slave();
-	if (master >= 0 && pts < 0)
+	int devpts;
+	int pts = take_slave(&devpts);
+	if (tty_on && pts < 0)
 		return -1;
 	pid_t child = fork();
 	if (child != 0 && pts >= 0)
 		close(pts);
+	if (child != 0 && devpts >= 0)
+		close(devpts);
 	if (child < 0)
 		return -1;
 	if (child == 0) {
@@ -504,8 +558,11 @@ static pid_t fork_launcher(char *const *launcher, int out, int err, int planfd, 
 			die("stdio: %s", strerror(errno));
 		if ((planfd >= 0 && dup2(planfd, 3) < 0) || (reportfd >= 0 && dup2(reportfd, 4) < 0))
 			die("launcher fds: %s", strerror(errno));
-		if (pts >= 0 && (pts == TTY_FD ? fcntl(pts, F_SETFD, 0) : dup2(pts, TTY_FD)) < 0)
-			die("terminal fd: %s", strerror(errno));
+		/* The terminal's two fds out of the way of each other's target first (5 and 6). */
+		if ((pts >= 0 && (pts = fcntl(pts, F_DUPFD_CLOEXEC, 10)) < 0) || (devpts >= 0 && (devpts = fcntl(devpts, F_DUPFD_CLOEXEC, 10)) < 0))
+			die("terminal fds: %s", strerror(errno));
+		if ((pts >= 0 && dup2(pts, TTY_FD) < 0) || (devpts >= 0 && dup2(devpts, DEVPTS_FD) < 0))
+			die("terminal fds: %s", strerror(errno));
 		execv(launcher[0], launcher);
 		die("exec launcher: %s", strerror(errno));
 	}

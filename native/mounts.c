@@ -278,6 +278,14 @@ static void do_premount(const struct premount *m)
 
 static void do_mount(int rootfd, const struct mountspec *m)
 {
+	/* -t: the devpts instance that holds the container's terminal (pty.c, devpts.h) instead of a new one. */
+	if (pty_devpts() >= 0 && m->fstype && strcmp(m->fstype, "devpts") == 0 && strcmp(m->dest, "/dev/pts") == 0) {
+		int fd = resolve(rootfd, m->dest, CREATE_DIR);
+		if (move_mount(pty_devpts(), "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			fail(KIND_LAUNCH, "mount the terminal's devpts on %s: %s", m->dest, errstr(errno));
+		close(fd);
+		return;
+	}
 	struct mflags f = parse_flags(m->flags, m->dest);
 	enum create create = CREATE_DIR;
 	if (f.flags & MS_BIND) {

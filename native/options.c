@@ -41,9 +41,10 @@ void apply_sysctls(const struct plan *p)
 }
 
 /*
- * -t: the pty slave is bound on /dev/console, as docker does, so that ttyname() finds it. Done
- * before pivot_root, by its host path: the bind source must be a mount of our own namespace (the
- * copy of the host's devpts), which /proc/self/fd/0 (opened in the host's namespace) is not. The target is in the /dev tmpfs the plan just mounted (the plan
+ * -t: the pty slave is bound on /dev/console, as docker does. Done before pivot_root, from
+ * pty_name(): the init's fd 0 when the slave is of the container's own devpts (now mounted in this
+ * namespace), else its host path (the bind source must be a mount of our own namespace: the copy of
+ * the host's devpts, which the host's /dev/pts/N as opened before clone is not). The target is in the /dev tmpfs the plan just mounted (the plan
  * always mounts one), so no path from the image is followed.
  */
 void bind_console(const struct plan *p)

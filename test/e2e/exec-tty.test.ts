@@ -46,7 +46,7 @@ describe.skipIf(gate)('exec -it', () => {
   it('runs an interactive shell on a terminal of the caller\'s size, resizes, and exits with its status', async () => {
     const r = await onPty(['exec', '-it', name, 'sh'], [
       { expect: '/ # ' },
-      { send: 'stty size; test -t 0 && echo stdin-is-a-tty; echo A$((6*7))B\r' },
+      { send: 'stty size; tty; test -t 0 && echo stdin-is-a-tty; echo A$((6*7))B\r' },
       { expect: 'A42B' },
       // Ctrl-C reaches the shell's foreground job: the pty is the controlling terminal of its session
       { send: 'sleep 30\r' },
@@ -61,6 +61,7 @@ describe.skipIf(gate)('exec -it', () => {
     ], [30, 90]);
     expect(r.out).toContain('30 90');
     expect(r.out).toContain('stdin-is-a-tty');
+    expect(r.out).toContain('\n/dev/pts/0\n'); // a pty of the container's own /dev/pts, as docker's
     expect(r.out).toContain('interrupted-130');
     expect(r.out).toContain('40 100');
     expect(r.exit).toBe(3);
