@@ -1,4 +1,5 @@
 /** Output helpers shared by commands: docker-style sizes, ages and aligned tables. */
+import { humanDuration } from '../util/duration.js';
 
 export function humanSize(bytes: number): string {
   // docker uses decimal units (go-units HumanSize) with 3 significant digits.
@@ -12,22 +13,10 @@ export function humanSize(bytes: number): string {
   return `${Number(v.toPrecision(3))}${units[i]}`;
 }
 
+/** docker's "3 minutes ago" (CREATED columns); "N/A" without a valid time. */
 export function humanAge(iso: string | undefined, now = Date.now()): string {
-  if (!iso) return 'N/A';
-  const t = Date.parse(iso);
-  if (Number.isNaN(t)) return 'N/A';
-  const s = Math.max(0, Math.round((now - t) / 1000));
-  const steps: [number, string][] = [[60, 'second'], [60, 'minute'], [24, 'hour'], [7, 'day'], [4.35, 'week'], [12, 'month'], [Infinity, 'year']];
-  let v = s;
-  for (const [size, unit] of steps) {
-    if (v < size) {
-      if (unit === 'second') return v < 1 ? 'Less than a second ago' : `${v} seconds ago`;
-      const n = Math.floor(v);
-      return n === 1 ? `${unit === 'hour' ? 'An' : 'A'} ${unit} ago` : `${n} ${unit}s ago`;
-    }
-    v /= size;
-  }
-  return 'N/A';
+  const t = iso ? Date.parse(iso) : NaN;
+  return Number.isNaN(t) ? 'N/A' : `${humanDuration(now - t)} ago`;
 }
 
 /** Columns separated by at least three spaces, like docker's tabwriter output. */

@@ -3,6 +3,7 @@ import type { EngineRoots } from '../state/paths.js';
 import type { ContainerRecord } from '../state/containers.js';
 import type { ContainerStore } from '../state/containers.js';
 import { fail } from '../util/errors.js';
+import { humanDuration } from '../util/duration.js';
 import { containerStore, reconcile } from './reconcile.js';
 import { logPath } from './detached.js';
 import { networkSettings, readNetworkState } from './network.js';
@@ -101,12 +102,7 @@ export function statusText(rec: ContainerRecord, now = Date.now()): string {
 }
 
 function ago(iso: string | undefined, now: number): string {
-  const s = iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 1000)) : 0;
-  if (s < 1) return 'Less than a second';
-  if (s < 60) return `${s} second${s === 1 ? '' : 's'}`;
-  if (s < 3600) return `${Math.round(s / 60)} minute${Math.round(s / 60) === 1 ? '' : 's'}`;
-  if (s < 86400) return `${Math.round(s / 3600)} hour${Math.round(s / 3600) === 1 ? '' : 's'}`;
-  return `${Math.round(s / 86400)} days`;
+  return humanDuration(iso ? now - Date.parse(iso) : 0);
 }
 
 /** docker inspect's shape (the fields tspod knows), plus the record's paths. */
