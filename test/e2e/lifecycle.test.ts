@@ -109,6 +109,12 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(info.State.Running).toBe(true);
     const pid = info.State.Pid as number;
     expect(pid).toBeGreaterThan(1);
+    // docker's Go templates: ps --format, inspect -f
+    expect((await t.run(['ps', '--filter', 'name=loop', '--format', '{{.Names}}:{{.State}}:{{.ID}}'])).stdout).toBe(`loop:running:${id.slice(0, 12)}\n`);
+    const tbl = (await t.run(['ps', '--filter', 'name=loop', '--format', 'table {{.Names}}\\t{{.Status}}'])).stdout.split('\n');
+    expect(tbl[0]).toMatch(/^NAMES {3,}STATUS$/);
+    expect(tbl[1]).toMatch(/^loop {3,}Up /);
+    expect((await t.run(['inspect', '-f', '{{.State.Pid}} {{json .State.Running}}', 'loop'])).stdout).toBe(`${pid} true\n`);
 
     // logs -f streams while the container runs (stdout and stderr kept apart, json-file on disk)
     const child = spawn(process.execPath, [TSPOD_BIN, 'logs', '-f', 'loop'], { env: t.env, stdio: ['ignore', 'pipe', 'pipe'] });

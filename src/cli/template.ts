@@ -1,0 +1,83 @@
+/**
+ * The part of Go's text/template that docker's `--format` is used with: text, `{{.Field.Sub}}`,
+ * `{{.}}`, `{{json .X}}`, `{{upper .X}}`, `{{lower .X}}`, `{{index .Map "key"}}`, and the `table `
+ * prefix (a header row and aligned columns, for list commands). Written `\t` and `\n` become a tab and
+ * a newline, as docker does. Anything else is refused in one line naming the template; a missing field
+ * prints `<no value>`, as Go prints a map's.
+ */
+import { fail } from '../util/errors.js';
+
+const FUNCTIONS = ['value', 'json', 'upper', 'lower', 'index'] as const;
+type Fn = (typeof FUNCTIONS)[number];
+type Action = { kind: 'text'; text: string } | { kind: 'call'; fn: Fn; path: string[]; key?: string };
+
+export interface Template {
+  /** `table …`: the caller prints a header row (header()) and aligns the columns. */
+  table: boolean;
+  render(data: unknown): string;
+  /** The header row of a table: docker's column name for each field (or the field name in capitals). */
+  header(names?: Record<string, string>): string;
+}
+
+const ACTION_RE = /\{\{-?\s*(.*?)\s*-?\}\}/g;
+
+export function parseTemplate(source: string): Template {
+  let text = source.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+  const table = text.startsWith('table ');
+  if (table) text = text.slice('table '.length);
+  const actions: Action[] = [];
+  let last = 0;
+  for (const m of text.matchAll(ACTION_RE)) {
+    if (m.index! > last) actions.push({ kind: 'text', text: text.slice(last, m.index) });
+    actions.push(parseAction(m[1]!, source));
+    last = m.index! + m[0].length;
+  }
+  const rest = text.slice(last);
+  if (rest.includes('{{') || rest.includes('}}')) throw invalid(source, 'an unclosed action');
+  if (rest) actions.push({ kind: 'text', text: rest });
+  return {
+    table,
+    render: (data) => actions.map((a) => (a.kind === 'text' ? a.text : call(a, data))).join(''),
+    header: (names = {}) => actions.map((a) => {
+      if (a.kind === 'text') return a.text;
+      const field = a.path[a.path.length - 1] ?? '';
+      return names[field] ?? field.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
+    }).join(''),
+  };
+}
+
+function parseAction(body: string, source: string): Action {
+  const words = body.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? [];
+  const fn = words.length > 1 ? words[0]! : 'value';
+  const args = words.length > 1 ? words.slice(1) : words;
+  if (!(FUNCTIONS as readonly string[]).includes(fn) || fn === 'value' && words.length > 1) throw invalid(source, `the function "${fn}" (tspod knows json, upper, lower, index)`);
+  const path = args[0];
+  if (path === undefined || !/^\.([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$/.test(path)) throw invalid(source, `"${body}" (want .Field.Sub, or a function and one)`);
+  const parts = path === '.' ? [] : path.slice(1).split('.');
+  if (fn === 'index') {
+    if (args.length !== 2 || !/^".*"$/.test(args[1]!)) throw invalid(source, `"${body}" (want index .Map "key")`);
+    return { kind: 'call', fn, path: parts, key: JSON.parse(args[1]!) as string };
+  }
+  if (args.length !== 1) throw invalid(source, `"${body}" (one argument)`);
+  return { kind: 'call', fn: fn as Fn, path: parts };
+}
+
+function call(a: Action & { kind: 'call' }, data: unknown): string {
+  let v: unknown = data;
+  for (const p of a.path) v = v !== null && typeof v === 'object' && p in v ? (v as Record<string, unknown>)[p] : undefined;
+  if (a.fn === 'index') v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[a.key!] : undefined;
+  if (a.fn === 'json') return JSON.stringify(v ?? null);
+  const s = show(v);
+  return a.fn === 'upper' ? s.toUpperCase() : a.fn === 'lower' ? s.toLowerCase() : s;
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return '<no value>';
+  if (v === null) return '<nil>';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+function invalid(source: string, what: string) {
+  return fail('EINVAL', `invalid --format template ${JSON.stringify(source)}: ${what}`);
+}

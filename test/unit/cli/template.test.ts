@@ -1,0 +1,61 @@
+// --format templates (src/cli/template.ts) and docker's durations (src/util/duration.ts).
+import { describe, expect, it } from 'vitest';
+import { parseTemplate } from '../../../src/cli/template.js';
+import { humanDuration } from '../../../src/util/duration.js';
+import { TspodError } from '../../../src/util/errors.js';
+
+const inspect = { Id: 'abc', State: { Status: 'running', Pid: 42, Running: true, Error: null }, Config: { Cmd: ['sleep', '1'], Labels: { 'a.b': 'x' } } };
+
+describe('--format templates', () => {
+  it('renders fields, nested fields, json, upper/lower, index, and the whole value', () => {
+    expect(parseTemplate('{{.State.Status}} {{.State.Pid}} {{.State.Running}}').render(inspect)).toBe('running 42 true');
+    expect(parseTemplate('{{json .Config.Cmd}}|{{json .}}').render({ Config: { Cmd: ['a'] } })).toBe('["a"]|{"Config":{"Cmd":["a"]}}');
+    expect(parseTemplate('{{upper .Id}}-{{lower .State.Status}}').render({ Id: 'abc', State: { Status: 'RUNNING' } })).toBe('ABC-running');
+    expect(parseTemplate('{{index .Config.Labels "a.b"}}').render(inspect)).toBe('x');
+    expect(parseTemplate('{{ .Id }}{{- .Id -}}').render(inspect)).toBe('abcabc');
+    expect(parseTemplate('{{.}}').render('plain')).toBe('plain');
+  });
+
+  it('prints <no value> for a missing field and <nil> for null, as Go does for a map', () => {
+    expect(parseTemplate('{{.Nope}}/{{.State.Nope.Deeper}}/{{.State.Error}}').render(inspect)).toBe('<no value>/<no value>/<nil>');
+  });
+
+  it('turns a written \\t and \\n into tab and newline; "table " gives docker-like headers', () => {
+    const t = parseTemplate('table {{.ID}}\\t{{.Names}}\\t{{.RunningFor}}\\t{{.ExitCode}}');
+    expect(t.table).toBe(true);
+    expect(t.render({ ID: '1', Names: 'n', RunningFor: '2 seconds ago', ExitCode: 0 })).toBe('1\tn\t2 seconds ago\t0');
+    expect(t.header({ ID: 'CONTAINER ID', RunningFor: 'CREATED' })).toBe('CONTAINER ID\tNAMES\tCREATED\tEXIT CODE');
+    expect(parseTemplate('{{.A}}\\n').render({ A: 1 })).toBe('1\n');
+  });
+
+  it('refuses what it does not know in one line naming the template', () => {
+    for (const [src, what] of [
+      ['{{foo .X}}', 'the function "foo"'],
+      ['{{.Names', 'an unclosed action'],
+      ['{{Names}}', '"Names"'],
+      ['{{index .X}}', 'want index .Map "key"'],
+      ['{{json .A .B}}', 'one argument'],
+      ['{{range .X}}{{end}}', 'the function "range"'],
+    ] as const) {
+      let err: unknown;
+      try {
+        parseTemplate(src);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, src).toBeInstanceOf(TspodError);
+      expect((err as TspodError).message.startsWith(`invalid --format template ${JSON.stringify(src)}: `), src).toBe(true);
+      expect((err as TspodError).message, src).toContain(what);
+      expect((err as TspodError).message, src).not.toContain('\n');
+    }
+  });
+});
+
+describe('humanDuration (docker go-units)', () => {
+  it('words durations as docker ps and images do', () => {
+    const s = 1000, m = 60 * s, h = 60 * m, d = 24 * h;
+    expect([0, 999, 1 * s, 59 * s, 60 * s, 119 * s, 2 * m, 59 * m, 60 * m, 89 * m, 2 * h, 47 * h, 2 * d, 13 * d, 14 * d, 59 * d, 60 * d, 729 * d, 800 * d].map(humanDuration))
+      .toEqual(['Less than a second', 'Less than a second', '1 second', '59 seconds', 'About a minute', 'About a minute', '2 minutes', '59 minutes',
+        'About an hour', 'About an hour', '2 hours', '47 hours', '2 days', '13 days', '2 weeks', '8 weeks', '2 months', '24 months', '2 years']);
+  });
+});
