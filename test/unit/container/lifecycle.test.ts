@@ -32,7 +32,7 @@ describe('ps status', () => {
   it('reads like docker', () => {
     expect(statusText({ ...base, state: 'created' }, now)).toBe('Created');
     expect(statusText({ ...base, state: 'running', started: '2026-12-03T11:59:30Z' }, now)).toBe('Up 30 seconds');
-    expect(statusText({ ...base, state: 'paused', started: '2026-12-03T11:00:00Z' }, now)).toBe('Up 1 hour (Paused)');
+    expect(statusText({ ...base, state: 'paused', started: '2026-12-03T11:00:00Z' }, now)).toBe('Up About an hour (Paused)'); // go-units HumanDuration, as docker
     expect(statusText({ ...base, state: 'exited', exitCode: 137, finished: '2026-12-03T11:58:00Z' }, now)).toBe('Exited (137) 2 minutes ago');
   });
 });
