@@ -70,42 +70,65 @@ export async function attachContainer(roots: EngineRoots, ref: string, opts: Att
     if (cfg.tty && input && !streams.stdin.isTTY) throw fail('EINVAL', `attach ${ref}: the input device is not a TTY (the container has a terminal; use --no-stdin)`);
   };
 
-  let sock: Socket | undefined;
-  if (opts.start) {
-    ttyCheck();
-    await startContainer(roots, rec.id, { beforeGo: async () => { sock = await connect(dir); } }).catch((err) => {
-      sock?.destroy();
-      throw err;
+  // From here until the session's own handlers are in place, a signal is held (its default action would
+  // kill this CLI while the monitor already counts it as a client) and handed to the session after.
+  const held: NodeJS.Signals[] = [];
+  const holders = PROXIED.map((sig) => [sig, () => { held.push(sig); }] as const);
+  for (const [sig, h] of holders) process.on(sig, h);
+  const release = () => {
+    for (const [sig, h] of holders) process.off(sig, h);
+    // to the session's handler, or, with none for it (a terminal without --sig-proxy), the default action
+    for (const sig of held.splice(0)) {
+      if (process.listenerCount(sig) > 0) process.emit(sig, sig);
+      else process.kill(process.pid, sig);
+    }
+  };
+  try {
+    return await attachConnected();
+  } finally {
+    release();
+  }
+
+  async function attachConnected(): Promise<AttachResult> {
+    let sock: Socket | undefined;
+    if (opts.start) {
+      ttyCheck();
+      await startContainer(roots, rec.id, { beforeGo: async () => { sock = await connect(dir); } }).catch((err) => {
+        sock?.destroy();
+        throw err;
+      });
+    }
+    if (!sock) {
+      const now = await freshRecord(containers, (await containers.get(rec.id)) ?? rec);
+      if (now.state === 'paused') throw fail('ESTATE', `cannot attach to container ${ref}: it is paused (unpause it first)`);
+      if (!isActive(now)) throw fail('ESTATE', `cannot attach to container ${ref}: it is not running (start it first)`);
+      ttyCheck();
+      try {
+        sock = await connect(dir);
+      } catch (err) {
+        const again = await freshRecord(containers, (await containers.get(rec.id)) ?? rec);
+        if (!isActive(again)) throw fail('ESTATE', `cannot attach to container ${ref}: it is not running (start it first)`);
+        throw fail('ESTATE', `cannot attach to container ${ref}: its monitor does not answer on ${attachSocketPath(dir)}: ${messageOf(err)}`, err);
+      }
+    }
+    const monitor = (await containers.get(rec.id)) ?? rec;
+    const proxy = opts.sigProxy && !cfg.tty ? (sig: NodeJS.Signals) => { killContainer(roots, rec.id, sig).catch(() => {}); } : undefined;
+    const attached = session(sock, streams, { tty: cfg.tty, input, stdinOnce: !!cfg.stdinOnce && !cfg.tty, keys, signal: opts.signal, proxy,
+      interruptDetaches: !!opts.interruptDetaches });
+    release(); // the session's handlers are in place
+    return attached.then(async (r) => {
+      if (r.detached || r.exitCode !== undefined) return r;
+      // No exit frame. A monitor that still runs dropped us: we could not keep up with the output. (A killed
+      // monitor's sockets close while it is still exiting: give it a moment to be gone.)
+      const monitorLives = () => !!monitor.monitorPid && monitor.monitorStart !== undefined && processStartTime(monitor.monitorPid) === monitor.monitorStart;
+      for (let i = 0; i < 50 && monitorLives(); i++) await sleep(20);
+      if (monitorLives()) {
+        throw fail('ESTATE', `attach ${ref}: the container's monitor dropped this client, which could not keep up with the output (the container keeps running)`);
+      }
+      // The monitor is gone (killed): the container went with it, reconcile says how.
+      return { detached: false, exitCode: await waitContainer(roots, rec.id) };
     });
   }
-  if (!sock) {
-    const now = await freshRecord(containers, (await containers.get(rec.id)) ?? rec);
-    if (now.state === 'paused') throw fail('ESTATE', `cannot attach to container ${ref}: it is paused (unpause it first)`);
-    if (!isActive(now)) throw fail('ESTATE', `cannot attach to container ${ref}: it is not running (start it first)`);
-    ttyCheck();
-    try {
-      sock = await connect(dir);
-    } catch (err) {
-      const again = await freshRecord(containers, (await containers.get(rec.id)) ?? rec);
-      if (!isActive(again)) throw fail('ESTATE', `cannot attach to container ${ref}: it is not running (start it first)`);
-      throw fail('ESTATE', `cannot attach to container ${ref}: its monitor does not answer on ${attachSocketPath(dir)}: ${messageOf(err)}`, err);
-    }
-  }
-  const monitor = (await containers.get(rec.id)) ?? rec;
-  const proxy = opts.sigProxy && !cfg.tty ? (sig: NodeJS.Signals) => { killContainer(roots, rec.id, sig).catch(() => {}); } : undefined;
-  return session(sock, streams, { tty: cfg.tty, input, stdinOnce: !!cfg.stdinOnce && !cfg.tty, keys, signal: opts.signal, proxy,
-    interruptDetaches: !!opts.interruptDetaches }).then(async (r) => {
-    if (r.detached || r.exitCode !== undefined) return r;
-    // No exit frame. A monitor that still runs dropped us: we could not keep up with the output. (A killed
-    // monitor's sockets close while it is still exiting: give it a moment to be gone.)
-    const monitorLives = () => !!monitor.monitorPid && monitor.monitorStart !== undefined && processStartTime(monitor.monitorPid) === monitor.monitorStart;
-    for (let i = 0; i < 50 && monitorLives(); i++) await sleep(20);
-    if (monitorLives()) {
-      throw fail('ESTATE', `attach ${ref}: the container's monitor dropped this client, which could not keep up with the output (the container keeps running)`);
-    }
-    // The monitor is gone (killed): the container went with it, reconcile says how.
-    return { detached: false, exitCode: await waitContainer(roots, rec.id) };
-  });
 }
 
 /** Connects through /proc/self/fd/N/attach.sock: sun_path's 108 bytes never limit the data root's path. */
