@@ -90,12 +90,24 @@ try {
     '--runtime', 'runc', '--cgroup-manager=cgroupfs', '--events-backend=file', '--storage-driver', 'overlay'];
   const podmanRun = ['--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=32768:32768'];
   const podman = (...a) => ({ cmd: tools.podman, args: [...podmanBase, ...a] });
-  const hadPodmanBridge = existsSync('/sys/class/net/podman0');
+  // podman's default network bridge (podman0 with netavark, cni-podman0 with CNI), and the host's `ip nat` /
+  // `ip filter` tables that its firewall (iptables-nft) makes on first use: podman leaves them after `system
+  // reset` (CNI even its CNI-FORWARD/CNI-ADMIN chains). What was not there before the bench is removed.
+  const podmanBridges = ['podman0', 'cni-podman0'].filter((b) => !existsSync(`/sys/class/net/${b}`));
+  const ipTables = () => {
+    try {
+      return sh('nft', ['list', 'tables'], { allowFail: true }).stdout.split('\n').filter((l) => /^table ip (nat|filter)$/.test(l));
+    } catch {
+      return []; // no nft program: nothing of this kind to clean
+    }
+  };
+  const ipTablesBefore = ipTables();
   if (tools.podman) {
     cleanups.push(() => {
       sh(tools.podman, [...podmanBase, 'rm', '-a', '-f'], { allowFail: true });
       sh(tools.podman, [...podmanBase, 'system', 'reset', '--force'], { allowFail: true });
-      if (!hadPodmanBridge && existsSync('/sys/class/net/podman0')) sh('ip', ['link', 'del', 'podman0'], { allowFail: true });
+      for (const b of podmanBridges) if (existsSync(`/sys/class/net/${b}`)) sh('ip', ['link', 'del', b], { allowFail: true });
+      for (const table of ipTables().filter((t) => !ipTablesBefore.includes(t))) sh('nft', ['delete', ...table.split(' ')], { allowFail: true });
     });
   }
   const alpineRef = `${registry.host}/library/alpine:3.19`;
