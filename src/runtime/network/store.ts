@@ -15,7 +15,7 @@
  * of them per container start and stop), a synchronous one tens of microseconds, and the lock is
  * held for less time.
  */
-import { closeSync, constants as fsc, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -71,6 +71,19 @@ export interface Lease {
   aliases: string[];
   /** The container's /etc/hosts on the host (peers on a user-defined network are listed in it). */
   hostsFile?: string;
+}
+
+/** "tspod PID (COMMAND)" as the holder of the lock open on `fd` wrote itself, or "another tspod process". */
+function lockHolder(fd: number): string {
+  try {
+    const buf = Buffer.alloc(256);
+    const text = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('utf8').trim();
+    const [pid, ...command] = text.split(' ');
+    if (pid && /^\d+$/.test(pid) && existsSync(`/proc/${pid}`)) return `tspod process ${pid}${command.length ? ` (${command.join(' ')})` : ''}`;
+  } catch {
+    // unreadable: say less
+  }
+  return 'another tspod process';
 }
 
 /** The host-wide network lock (see NetworkStore.locked). */
@@ -167,11 +180,23 @@ export class NetworkStore {
     const sys = realSys();
     try {
       let delay = 2;
-      const deadline = Date.now() + 60_000;
+      const started = Date.now();
+      let told = false;
       while (!sys.flock(fd, LOCK_EX | LOCK_NB)) {
-        if (Date.now() > deadline) throw fail('EBUSY', `lock networks ${path}: held by another tspod for 60 s`);
+        if (Date.now() - started > 60_000) throw fail('EBUSY', `lock networks ${path}: held for 60 s by ${lockHolder(fd)}`);
+        if (!told && Date.now() - started > 2_000) {
+          told = true;
+          process.stderr.write(`tspod: waiting for the network lock ${path}, held by ${lockHolder(fd)}\n`);
+        }
         await sleep(delay);
         delay = Math.min(delay * 2, 50);
+      }
+      // Who holds it, for a waiter's message: a few bytes in the lock file (this boot's state only).
+      try {
+        ftruncateSync(fd, 0);
+        writeSync(fd, `${process.pid} ${process.argv.slice(2, 4).join(' ')}`.slice(0, 200), 0);
+      } catch {
+        // a message's detail: never a reason to fail
       }
       try {
         return await fn();
