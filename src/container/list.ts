@@ -124,6 +124,7 @@ export async function inspectContainer(roots: EngineRoots, ref: string): Promise
       Dead: false,
       Pid: rec.state === 'running' || rec.state === 'paused' ? rec.pid ?? 0 : 0,
       ExitCode: rec.exitCode ?? 0,
+      Error: rec.error ?? '',
       StartedAt: rec.started ?? '0001-01-01T00:00:00Z',
       FinishedAt: rec.finished ?? '0001-01-01T00:00:00Z',
     },

@@ -169,7 +169,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     if (!opts.rm) await containers.save({ ...base, foreground: undefined, state: 'exited', exitCode, oomKilled, finished: new Date().toISOString() });
     return { id, name: rec.name, exitCode, signal: result.signal, oomKilled };
   } catch (err) {
-    if (!opts.rm && !kept) await containers.save({ ...base, foreground: undefined, state: 'exited', exitCode: exitCodeOf(err), finished: new Date().toISOString() }).catch(() => {});
+    if (!opts.rm && !kept) await containers.save({ ...base, foreground: undefined, state: 'exited', exitCode: exitCodeOf(err), error: messageOf(err), finished: new Date().toISOString() }).catch(() => {});
     throw err;
   } finally {
     for (const s of signals) process.off(s, onSignal);

@@ -101,7 +101,7 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
     cgroupPaths: [...cgroup.paths],
     started: new Date().toISOString(),
     pid: undefined, pidStart: undefined, monitorPid: undefined, monitorStart: undefined,
-    exitCode: undefined, oomKilled: undefined, finished: undefined, stoppedByUser: undefined, restartCount: 0,
+    exitCode: undefined, oomKilled: undefined, finished: undefined, error: undefined, stoppedByUser: undefined, restartCount: 0,
   };
   try {
     crashPoint('cgroup');
@@ -119,7 +119,7 @@ export async function startLocked(containers: ContainerStore, rec: ContainerReco
     await containers.save(running, syncPlan ? { syncFirst: [planPath(dir)] } : {});
     return running;
   } catch (err) {
-    const failed: ContainerRecord = { ...starting, state: 'exited', exitCode: exitCodeOf(err), finished: new Date().toISOString() };
+    const failed: ContainerRecord = { ...starting, state: 'exited', exitCode: exitCodeOf(err), error: messageOf(err), finished: new Date().toISOString() };
     const failures = await releaseRuntime(failed, containers);
     await containers.save(failed).catch((e) => failures.push(messageOf(e)));
     if (failures.length) process.stderr.write(`tspod: cleanup of container ${rec.name}: ${failures.join('; ')}\n`);

@@ -23,6 +23,8 @@ export interface ContainerRecord {
   exitCode?: number;
   oomKilled?: boolean;
   finished?: string;
+  /** Why the last start failed, in one line (docker's State.Error); cleared by the next start. */
+  error?: string;
   /** Detached life cycle (create/start/run -d), see src/container/README.md. */
   started?: string;
   /** Host pid of the container's init and its start time (field 22 of /proc/PID/stat). */

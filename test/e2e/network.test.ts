@@ -183,6 +183,13 @@ describe.skipIf(gate)('bridge networking end to end', () => {
     const clash = await t.run(['run', '--rm', '-p', '127.0.0.1:18080:80', 'busybox', 'true']);
     expect(clash.code).toBe(125);
     expect(clash.stderr).toMatch(/publish 127\.0\.0\.1:18080\/tcp: port is already allocated/);
+    // run -d: the container that could not start keeps why, in inspect's State.Error (docker's)
+    const clashD = await t.run(['run', '-d', '--name', 'clash', '-p', '127.0.0.1:18080:80', 'busybox', 'true']);
+    expect(clashD.code).toBe(125);
+    const state = JSON.parse((await t.run(['inspect', '-f', '{{json .State}}', 'clash'])).stdout) as { Status: string; ExitCode: number; Error: string };
+    expect(state).toMatchObject({ Status: 'exited', ExitCode: 125 });
+    expect(state.Error).toMatch(/publish 127\.0\.0\.1:18080\/tcp: port is already allocated/);
+    expect((await t.run(['rm', 'clash'])).code).toBe(0);
 
     const r = await stop(a);
     expect(r.code, r.stderr).toBe(0);
