@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
 import { listContainers } from '../src/index.js';
-import { humanAge, table } from '../src/cli/format.js';
+import { familiarRef, humanAge, table } from '../src/cli/format.js';
 import { parseTemplate } from '../src/cli/template.js';
 
 export default class Ps extends TspodCommand {
@@ -25,7 +25,7 @@ export default class Ps extends TspodCommand {
     }
     const cmd = (s: string) => JSON.stringify(flags['no-trunc'] || s.length <= 20 ? s : s.slice(0, 19) + '…');
     // docker ps's fields (its --format json and template names)
-    const fields = (c: (typeof list)[number]) => ({ ID: id(c.id), Names: c.name, Image: c.image, Command: template ? cmd(c.command) : c.command,
+    const fields = (c: (typeof list)[number]) => ({ ID: id(c.id), Names: c.name, Image: familiarRef(c.image), Command: template ? cmd(c.command) : c.command,
       CreatedAt: c.created, RunningFor: humanAge(c.created), State: c.state, Status: c.status, Ports: c.ports.join(', '), Pid: c.pid ?? 0, ExitCode: c.exitCode ?? 0 });
     if (flags.format === 'json') {
       for (const c of list) process.stdout.write(JSON.stringify(fields(c)) + '\n');
@@ -42,7 +42,7 @@ export default class Ps extends TspodCommand {
       return;
     }
     process.stdout.write(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
-      list.map((c) => [id(c.id), c.image, cmd(c.command), humanAge(c.created), c.status, c.ports.join(', '), c.name])));
+      list.map((c) => [id(c.id), familiarRef(c.image), cmd(c.command), humanAge(c.created), c.status, c.ports.join(', '), c.name])));
   }
 }
 

@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
 import { removeImage } from '../src/index.js';
 import { messageOf } from '../src/util/errors.js';
+import { familiarRef } from '../src/cli/format.js';
 
 export default class Rmi extends TspodCommand {
   static override description = 'remove one or more images (and the layers and blobs nothing else uses)';
@@ -17,7 +18,7 @@ export default class Rmi extends TspodCommand {
     for (const ref of argv as string[]) {
       try {
         const res = await removeImage(ref, { roots: this.roots(flags), force: flags.force });
-        for (const name of res.untagged) process.stdout.write(`Untagged: ${name}\n`);
+        for (const name of res.untagged) process.stdout.write(`Untagged: ${familiarRef(name)}\n`);
         for (const d of res.deleted) process.stdout.write(`Deleted: ${d}\n`);
       } catch (err) {
         failed = true;

@@ -110,7 +110,7 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     const pid = info.State.Pid as number;
     expect(pid).toBeGreaterThan(1);
     // docker's Go templates: ps --format, inspect -f
-    expect((await t.run(['ps', '--filter', 'name=loop', '--format', '{{.Names}}:{{.State}}:{{.ID}}'])).stdout).toBe(`loop:running:${id.slice(0, 12)}\n`);
+    expect((await t.run(['ps', '--filter', 'name=loop', '--format', '{{.Names}}:{{.State}}:{{.ID}}:{{.Image}}'])).stdout).toBe(`loop:running:${id.slice(0, 12)}:busybox:latest\n`);
     const tbl = (await t.run(['ps', '--filter', 'name=loop', '--format', 'table {{.Names}}\\t{{.Status}}'])).stdout.split('\n');
     expect(tbl[0]).toMatch(/^NAMES {3,}STATUS$/);
     expect(tbl[1]).toMatch(/^loop {3,}Up /);
