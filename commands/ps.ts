@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
-import { listContainers } from '../src/index.js';
-import { familiarRef, humanAge, table } from '../src/cli/format.js';
+import { familiarRef, listContainers } from '../src/index.js';
+import { humanAge, table } from '../src/cli/format.js';
 import { parseTemplate } from '../src/cli/template.js';
 
 export default class Ps extends TspodCommand {

@@ -1,8 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
-import { removeImage } from '../src/index.js';
+import { familiarRef, removeImage } from '../src/index.js';
 import { messageOf } from '../src/util/errors.js';
-import { familiarRef } from '../src/cli/format.js';
 
 export default class Rmi extends TspodCommand {
   static override description = 'remove one or more images (and the layers and blobs nothing else uses)';

@@ -17,6 +17,7 @@ export type { EngineRoots, EngineConfig, PullEvent, PullResult, ImageSummary, Lo
 export type { LoginResult };
 export type { CheckResult, PruneResult, RemoveResult, StoreUsage };
 export { TspodError } from './util/errors.js';
+export { familiarRef } from './reference/index.js';
 export * from './image-api.js'; // commit, tag, push, history, inspectImage, save, load, exportContainer, importImage
 export * from './network-api.js'; // createNetwork, listNetworks, inspectNetwork, removeNetwork, connectNetwork, disconnectNetwork
 

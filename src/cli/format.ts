@@ -1,16 +1,5 @@
 /** Output helpers shared by commands: docker-style sizes, ages and aligned tables. */
 import { humanDuration } from '../util/duration.js';
-import { familiarString, parseReference } from '../reference/index.js';
-
-/** An image reference as docker shows it: "alpine:3.19" for docker.io/library/alpine:3.19; other text as it is (an image id). */
-export function familiarRef(name: string): string {
-  if (/^(sha256:)?[a-f0-9]{12,64}$/.test(name)) return name;
-  try {
-    return familiarString(parseReference(name));
-  } catch {
-    return name;
-  }
-}
 
 export function humanSize(bytes: number): string {
   // docker uses decimal units (go-units HumanSize) with 3 significant digits.

@@ -170,3 +170,13 @@ export function pullReference(r: Reference): string {
 export function withDigest(r: Reference, digest: Digest): Reference {
   return { ...r, digest };
 }
+
+/** A stored image name as docker shows it: "alpine:3.19" for docker.io/library/alpine:3.19; other text (an image id) as it is. */
+export function familiarRef(name: string): string {
+  if (/^(sha256:)?[a-f0-9]{12,64}$/.test(name)) return name;
+  try {
+    return familiarString(parseReference(name));
+  } catch {
+    return name;
+  }
+}
