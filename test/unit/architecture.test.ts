@@ -10,7 +10,7 @@ const ROOT = repoRoot();
 /** folder → the folders (and packages) it may import at run time, besides itself, src/util and node: built-ins other than those listed as forbidden. */
 const RULES: Record<string, { may: string[]; packages?: string[]; forbidNode?: string[] }> = {
   commands: { may: ['src/cli', 'src/index.ts', 'src/util/errors.ts'], packages: ['@oclif/core'], forbidNode: ['node:fs', 'node:fs/promises'] },
-  'src/cli': { may: ['src/state/paths.ts', 'src/util/errors.ts', 'src/util/duration.ts'], packages: ['@oclif/core'] },
+  'src/cli': { may: ['src/state/paths.ts'], packages: ['@oclif/core'] },
   'src/image': { may: ['src/registry', 'store', 'src/unpack', 'src/reference', 'src/oci', 'src/config'] },
   'src/container': { may: ['src/runtime', 'src/mount', 'src/state', 'src/oci', 'src/sys', 'src/volume'] },
   'src/volume': { may: ['src/state', 'src/sys', 'src/oci'] },
