@@ -8,24 +8,18 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { firstReason, haveCommand, haveOverlay, isRoot } from '../support/caps.js';
 import { freePort } from '../support/auth-registry.js';
 import { useTspodSuite } from '../support/suite.js';
+import { until as untilShared } from '../support/wait.js';
 
 const gate = firstReason(isRoot(), haveOverlay(), haveCommand('nft'), haveCommand('ip'), haveCommand('curl'));
 
 interface Lease { network: string; ip: string; containerId: string; containerName: string; hostVeth: string; pid: number; ownerPid?: number; ports: unknown[] }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+/** Restarts by the monitor back off, so the waits here are longer than the shared helper's default. */
+const until = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 30_000): Promise<T> =>
+  untilShared(what, fn, ms);
 
 describe.skipIf(gate)('bridge network across restarts by the monitor', () => {
   const s = useTspodSuite('netrestart', { pull: ['busybox'] });
