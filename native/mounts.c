@@ -346,16 +346,31 @@ static void do_mask(int rootfd, const char *path)
 	close(fd);
 }
 
+/* Whether fd is the root of a mount (statx's STATX_ATTR_MOUNT_ROOT; 0 where the kernel cannot say). */
+static int is_mount_root(int fd)
+{
+	struct statx stx;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, 0, &stx) < 0)
+		return 0;
+	return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+/*
+ * A path inside a mount (/proc/sys) is bound onto itself first, so that the read-only flag applies
+ * to it alone; a mount point of the plan's own (the /sys/fs/cgroup tmpfs) is remounted in place.
+ */
 static void do_readonly(int rootfd, const char *path)
 {
 	int fd = resolve(rootfd, path, NO_CREATE);
 	if (fd < 0)
 		return;
 	char p[32];
-	if (mount(fdpath(fd, p), fdpath(fd, p), NULL, MS_BIND | MS_REC, NULL) < 0)
-		fail(KIND_LAUNCH, "bind %s read-only: %s", path, errstr(errno));
-	close(fd);
-	fd = resolve(rootfd, path, NO_CREATE);
+	if (!is_mount_root(fd)) {
+		if (mount(fdpath(fd, p), fdpath(fd, p), NULL, MS_BIND | MS_REC, NULL) < 0)
+			fail(KIND_LAUNCH, "bind %s read-only: %s", path, errstr(errno));
+		close(fd);
+		fd = resolve(rootfd, path, NO_CREATE);
+	}
 	if (fd < 0 || mount(NULL, fdpath(fd, p), NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | kept_flags(fd), NULL) < 0)
 		fail(KIND_LAUNCH, "remount %s read-only: %s", path, errstr(errno));
 	close(fd);

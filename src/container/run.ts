@@ -140,6 +140,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
       network: net.planMode,
       etcFiles,
       tty: opts.tty,
+      cgroups: await detectCgroups().then((d) => d.view(), () => undefined), // cached: detected once per process
     }), volumes);
     net.adjustPlan(plan);
     if (interrupted) throw fail('ELAUNCH', `run ${rec.name}: interrupted by ${interrupted}`);

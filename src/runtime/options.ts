@@ -11,7 +11,7 @@ import { dirname, join, posix } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { fail, messageOf } from '../util/errors.js';
 import type { DeviceNode, LaunchPlan, MountFlag, MountSpec, RlimitSpec } from './plan.js';
-import { DEFAULT_CAPABILITIES } from './spec.js';
+import { CGROUP_DIR, DEFAULT_CAPABILITIES } from './spec.js';
 import { loadProfile, seccompProgram } from './seccomp/index.js';
 import { cachedSeccompProgram } from './seccomp/cache.js';
 
@@ -338,11 +338,13 @@ export async function applyPlanOptions(plan: LaunchPlan, o: PlanOptions, ctx: { 
 
   if (o.privileged || security.systemPathsUnconfined) {
     out.maskedPaths = [];
-    out.readonlyPaths = [];
+    // /proc's read-only paths; /sys/fs/cgroup stays read-only, as docker's cgroup mount does
+    out.readonlyPaths = out.readonlyPaths.filter((p) => p === CGROUP_DIR);
   }
   if (o.privileged) {
+    // docker's --privileged: /sys and /sys/fs/cgroup writable
     out.readonlyPaths = [];
-    out.mounts = out.mounts.map((m) => (m.type === 'sysfs' ? { ...m, flags: m.flags.filter((f) => f !== 'ro') } : m));
+    out.mounts = out.mounts.map((m) => (m.type === 'sysfs' || m.type === 'cgroup' || m.type === 'cgroup2' ? { ...m, flags: m.flags.filter((f) => f !== 'ro') } : m));
     const have = new Set(out.devices.map((d) => d.path));
     for (const d of hostDevices()) if (!have.has(d.path)) out.devices.push(d);
   }

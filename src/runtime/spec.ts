@@ -7,6 +7,7 @@
  * device nodes, capabilities, masked and read-only paths.
  */
 import type { ImageConfig } from '../oci/types.js';
+import type { CgroupView } from './cgroups/types.js';
 import type { LaunchPlan, MountSpec } from './plan.js';
 import { fail } from '../util/errors.js';
 import { resolveUser, type ImageFiles } from './user.js';
@@ -46,6 +47,34 @@ export interface ContainerSpecInput {
   /** Host files bind-mounted over /etc/hosts, /etc/hostname, /etc/resolv.conf. */
   etcFiles: { hosts: string; hostname: string; resolvConf: string };
   tty?: boolean;
+  /** The host's cgroup hierarchies (driver.view()): mounted at /sys/fs/cgroup. Absent: no cgroup file system inside. */
+  cgroups?: CgroupView;
+}
+
+export const CGROUP_DIR = '/sys/fs/cgroup';
+
+/**
+ * Docker's /sys/fs/cgroup, read-only: each hierarchy's root is the container's own cgroup, since the
+ * init enters its cgroup namespace before the mounts (so `cat /sys/fs/cgroup/memory/memory.limit_in_bytes`
+ * shows --memory, as runtimes and JVMs read it). v2: one cgroup2 mount. v1: a tmpfs with one cgroup
+ * mount per hierarchy, named as on the host, a symlink per co-mounted controller ("cpu" → "cpu,cpuacct"),
+ * and the tmpfs made read-only after them.
+ */
+export function cgroupFs(view: CgroupView | undefined): Pick<LaunchPlan, 'mounts' | 'symlinks' | 'readonlyPaths'> {
+  const flags: MountSpec['flags'] = ['nosuid', 'noexec', 'nodev', 'ro'];
+  if (!view) return { mounts: [], symlinks: [], readonlyPaths: [] };
+  if (view.version === 2) return { mounts: [{ source: 'cgroup', destination: CGROUP_DIR, type: 'cgroup2', flags }], symlinks: [], readonlyPaths: [] };
+  const mounts: MountSpec[] = [{ source: 'tmpfs', destination: CGROUP_DIR, type: 'tmpfs', flags: ['nosuid', 'noexec', 'nodev'], data: 'mode=755' }];
+  const symlinks: LaunchPlan['symlinks'] = [];
+  for (const h of view.hierarchies) {
+    // A hierarchy of names only (name=systemd) is mounted with "none": no controller.
+    const data = h.controllers.some((c) => !c.startsWith('name=')) ? h.controllers.join(',') : ['none', ...h.controllers].join(',');
+    mounts.push({ source: 'cgroup', destination: `${CGROUP_DIR}/${h.name}`, type: 'cgroup', flags, data });
+    for (const c of h.controllers) {
+      if (h.controllers.length > 1 && !c.startsWith('name=') && c !== h.name) symlinks.push({ target: h.name, path: `${CGROUP_DIR}/${c}` });
+    }
+  }
+  return { mounts, symlinks, readonlyPaths: [CGROUP_DIR] };
 }
 
 /** Entrypoint + Cmd as docker combines them: --entrypoint resets the image's Cmd; command args replace Cmd. */
@@ -86,6 +115,7 @@ export async function buildPlan(input: ContainerSpecInput): Promise<LaunchPlan> 
     input.tty ? ['TERM=xterm'] : [], input.env);
   const env = base.some((kv) => kv.startsWith('HOME=')) ? base : [...base, `HOME=${user.home}`];
 
+  const cgroups = cgroupFs(input.cgroups);
   const mounts: MountSpec[] = [
     { source: 'proc', destination: '/proc', type: 'proc', flags: ['nosuid', 'noexec', 'nodev'] },
     { source: 'tmpfs', destination: '/dev', type: 'tmpfs', flags: ['nosuid', 'strictatime'], data: 'mode=755,size=65536k' },
@@ -93,6 +123,7 @@ export async function buildPlan(input: ContainerSpecInput): Promise<LaunchPlan> 
     { source: 'shm', destination: '/dev/shm', type: 'tmpfs', flags: ['nosuid', 'noexec', 'nodev'], data: 'mode=1777,size=65536k' },
     { source: 'mqueue', destination: '/dev/mqueue', type: 'mqueue', flags: ['nosuid', 'noexec', 'nodev'] },
     { source: 'sysfs', destination: '/sys', type: 'sysfs', flags: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    ...cgroups.mounts,
     { source: input.etcFiles.resolvConf, destination: '/etc/resolv.conf', type: 'bind', flags: ['bind', 'nosuid', 'nodev', 'noexec'] },
     { source: input.etcFiles.hostname, destination: '/etc/hostname', type: 'bind', flags: ['bind', 'nosuid', 'nodev', 'noexec'] },
     { source: input.etcFiles.hosts, destination: '/etc/hosts', type: 'bind', flags: ['bind', 'nosuid', 'nodev', 'noexec'] },
@@ -114,9 +145,10 @@ export async function buildPlan(input: ContainerSpecInput): Promise<LaunchPlan> 
       { target: '/proc/self/fd/2', path: '/dev/stderr' },
       { target: 'pts/ptmx', path: '/dev/ptmx' },
       { target: '/proc/kcore', path: '/dev/core' },
+      ...cgroups.symlinks,
     ],
     maskedPaths: DEFAULT_MASKED_PATHS,
-    readonlyPaths: DEFAULT_READONLY_PATHS,
+    readonlyPaths: [...DEFAULT_READONLY_PATHS, ...cgroups.readonlyPaths],
     hostname: input.network === 'host' ? undefined : input.hostname,
     cwd: input.workdir || image.WorkingDir || '/',
     mkdirCwd: true,

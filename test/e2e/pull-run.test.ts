@@ -133,6 +133,34 @@ describe.skipIf(gate)('pull and run end to end', () => {
     expect(quota).toBe('50000/100000');
   });
 
+  it('mounts /sys/fs/cgroup read-only with the container\'s own cgroup as the root, as docker does', async () => {
+    // cgroup v1 (these machines): a tmpfs with one mount per hierarchy; v2: a single cgroup2 mount.
+    const v1 = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => / - cgroup cgroup \S*\bmemory\b/.test(l));
+    const dir = v1 ? '/sys/fs/cgroup/memory' : '/sys/fs/cgroup';
+    const r = await sh([
+      `awk '$5 ~ "^/sys/fs/cgroup" { i = 7; while ($i != "-") i++; print $5, $6, $(i + 1) }' /proc/self/mountinfo`, // mount point, options, file system type
+      `echo "limit $(cat ${dir}/${v1 ? 'memory.limit_in_bytes' : 'memory.max'})"`,
+      `echo "procs $(cat ${dir}/cgroup.procs | tr "\\n" " ")"`,
+      'mkdir /sys/fs/cgroup/x 2>/dev/null; echo "mkdir $?"',
+    ].join('; '), '--memory', '64m');
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    const mounts = lines.filter((l) => l.startsWith('/sys/fs/cgroup'));
+    if (v1) {
+      expect(mounts[0]).toMatch(/^\/sys\/fs\/cgroup ro,\S+ tmpfs$/);
+      expect(mounts).toContainEqual(expect.stringMatching(/^\/sys\/fs\/cgroup\/memory ro,\S+ cgroup$/));
+      expect(mounts.length).toBeGreaterThan(2);
+    } else {
+      expect(mounts).toEqual([expect.stringMatching(/^\/sys\/fs\/cgroup ro,\S+ cgroup2$/)]);
+    }
+    expect(lines).toContain('limit 67108864');
+    // the root of the view is the container's group: its processes only (sh as PID 1, cat, tr), not the caller's
+    const procs = lines.find((l) => l.startsWith('procs '))!.slice(6).trim().split(' ').map(Number);
+    expect(procs).toContain(1);
+    expect(Math.max(...procs)).toBeLessThan(10);
+    expect(lines).toContain('mkdir 1');
+  });
+
   it('shows exactly the files of an image whose layers delete files and make a directory opaque', async () => {
     expect((await t.run(['pull', 'layered'])).code).toBe(0);
     const script = 'find /layered | sort | while read p; do if [ -L "$p" ]; then ty=symlink; elif [ -d "$p" ]; then ty=dir; else ty=file; fi; ' +

@@ -10,7 +10,7 @@
  * Unit tests: `new FakeCgroupFs(...)` from './fake.js' is a temp-dir cgroupfs with the kernel's rules;
  * pass it as `io` to `detectCgroups`, `V1Driver` or `V2Driver`.
  */
-export type { Cgroup, CgroupDriver, CgroupIo, CgroupLimits, CgroupOpenOptions, CgroupStats } from './types.js';
+export type { Cgroup, CgroupDriver, CgroupIo, CgroupLimits, CgroupOpenOptions, CgroupStats, CgroupView } from './types.js';
 export { detectCgroups, prewarmAttach, type DetectOptions } from './detect.js';
 export { parseBytes, parseCpus, sharesToWeight } from './parse.js';
 export { realCgroupIo } from './io.js';

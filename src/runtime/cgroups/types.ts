@@ -64,8 +64,16 @@ export interface CgroupOpenOptions {
   paths?: string[];
 }
 
+/**
+ * The host's hierarchies as a container sees them through its cgroup namespace: what spec.ts mounts at
+ * /sys/fs/cgroup. v1: one entry per mounted hierarchy, named as its directory on the host ("memory",
+ * "cpu,cpuacct", "systemd") with the controllers (or name=…) it carries.
+ */
+export type CgroupView = { version: 2 } | { version: 1; hierarchies: { name: string; controllers: string[] }[] };
+
 export interface CgroupDriver {
   readonly version: 1 | 2;
+  view(): CgroupView;
   /** `name` is one path component (the container id). */
   create(name: string, limits: CgroupLimits, opts?: { parent?: string }): Promise<Cgroup>;
   /** Opens an existing group; ENOTFOUND when none of its directories exists. */

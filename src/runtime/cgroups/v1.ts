@@ -1,11 +1,11 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fail } from '../../util/errors.js';
 import {
   checkReusable, ensureChain, killPids, layout, layoutOfPath, memorySwapOf, pollUntil, teardown,
   validateLimits, withCleanup, type Layout,
 } from './common.js';
 import { causeOf, parseCount, parseKeyed, readOptional, readText, writeValue } from './io.js';
-import type { Cgroup, CgroupDriver, CgroupIo, CgroupLimits, CgroupOpenOptions, CgroupStats } from './types.js';
+import type { Cgroup, CgroupDriver, CgroupIo, CgroupLimits, CgroupOpenOptions, CgroupStats, CgroupView } from './types.js';
 
 /** One mounted v1 hierarchy and the caller's cgroup in it. */
 export interface V1Hierarchy {
@@ -25,6 +25,10 @@ export class V1Driver implements CgroupDriver {
     private readonly io: CgroupIo,
     readonly hierarchies: V1Hierarchy[],
   ) {}
+
+  view(): CgroupView {
+    return { version: 1, hierarchies: this.hierarchies.map((h) => ({ name: basename(h.mountPoint), controllers: [...h.controllers] })) };
+  }
 
   private hierarchyOf(controller: string): V1Hierarchy | undefined {
     return this.hierarchies.find((h) => h.controllers.includes(controller));

@@ -7,7 +7,7 @@ import {
 import { causeOf, errnoOf, parseCount, parseKeyed, readOptional, readText, writeValue } from './io.js';
 import { sharesToWeight } from './parse.js';
 import { compileDeviceRules, encodeProgram } from './devices-bpf.js';
-import type { Cgroup, CgroupDriver, CgroupIo, CgroupLimits, CgroupOpenOptions, CgroupStats } from './types.js';
+import type { Cgroup, CgroupDriver, CgroupIo, CgroupLimits, CgroupOpenOptions, CgroupStats, CgroupView } from './types.js';
 
 /** The controllers tspod enables down to its groups (io is left alone: no limit uses it yet). */
 export const V2_CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
@@ -24,6 +24,10 @@ export class V2Driver implements CgroupDriver {
     /** The caller's cgroup directory. */
     readonly base: string,
   ) {}
+
+  view(): CgroupView {
+    return { version: 2 };
+  }
 
   /**
    * Nests the group under the caller's cgroup (`tspod/<name>`), or under --cgroup-parent. A caller's cgroup

@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch } from '../../../src/runtime/launcher.js';
+import { detectCgroups } from '../../../src/runtime/cgroups/index.js';
+import { cgroupFs } from '../../../src/runtime/spec.js';
 import { firstReason, gated, haveCommand, haveOverlay, isRoot } from '../../support/caps.js';
 import { basePlan, buildLauncher, hostMountsMentioning, makeBusyboxRootfs, sh, tempDir } from './helpers.js';
 
@@ -136,6 +138,27 @@ describe.skipIf(reason)(gated('launcher: mounts', reason), () => {
     const lines = out.split('\n').filter(Boolean);
     expect(lines.length).toBeGreaterThan(0);
     for (const l of lines) expect(l.split(':').slice(2).join(':')).toBe('/');
+  });
+
+  it('mounts spec.ts\'s /sys/fs/cgroup for both cgroup versions: read-only, remounted in place, no mount twice', async () => {
+    // v1 as detected on this host, and v2 (a cgroup2 mount, which any kernel with cgroup2 allows here)
+    const views = [(await detectCgroups()).view(), { version: 2 as const }];
+    for (const view of views) {
+      const fs = cgroupFs(view);
+      const plan = basePlan(lower, ['sh', '-c', `awk '$5 ~ "^/sys/fs/cgroup" { i = 7; while ($i != "-") i++; print $5, $6, $(i + 1) }' /proc/self/mountinfo; mkdir /sys/fs/cgroup/x 2>/dev/null; echo "mkdir $?"`], {
+        namespaces: ['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup'],
+      });
+      plan.mounts.push(...fs.mounts);
+      plan.symlinks.push(...fs.symlinks);
+      plan.readonlyPaths.push(...fs.readonlyPaths);
+      const lines = (await sh(plan)).trim().split('\n');
+      const points = lines.filter((l) => l.startsWith('/')).map((l) => l.split(' ')[0]);
+      expect(new Set(points).size, lines.join('\n')).toBe(points.length);
+      expect(points).toHaveLength(fs.mounts.length);
+      for (const l of lines.filter((x) => x.startsWith('/'))) expect(l.split(' ')[1]).toMatch(/^ro,/);
+      expect(lines[0]!.split(' ')[2]).toBe(view.version === 2 ? 'cgroup2' : 'tmpfs');
+      expect(lines).toContain('mkdir 1');
+    }
   });
 
   it('leaves the host mount table as it found it', () => {

@@ -114,6 +114,9 @@ describe('detectCgroups', () => {
     expect(mem.base).toBe(join(f.root, '/sys/fs/cgroup/memory/process_api/abc'));
     expect(hs.find((h) => h.controllers.includes('pids'))!.base).toBe(join(f.root, '/sys/fs/cgroup/pids'));
     expect(hs.some((h) => h.mountPoint.includes('unified'))).toBe(false);
+    // what a container mounts at /sys/fs/cgroup: the hierarchies by their host directory names
+    const view = d.view();
+    expect(view.version === 1 && view.hierarchies.map((h) => h.name)).toEqual(['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'pids', 'systemd']);
   });
 
   it('legacy: v1, a hierarchy mounted twice counts once', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildPlan, containerArgs, mergeEnv, DEFAULT_CAPABILITIES, type ContainerSpecInput } from '../../../src/runtime/spec.js';
+import { buildPlan, cgroupFs, containerArgs, mergeEnv, DEFAULT_CAPABILITIES, type ContainerSpecInput } from '../../../src/runtime/spec.js';
+import { applyPlanOptions } from '../../../src/runtime/options.js';
 import type { ImageConfig } from '../../../src/oci/types.js';
 
 const config = (c: ImageConfig['config']): ImageConfig => ({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, config: c });
@@ -81,5 +82,57 @@ describe('buildPlan', () => {
     const plan = await buildPlan(input({ config: config({ Cmd: ['sh'], WorkingDir: '/app' }), workdir: '/w' }));
     expect(plan.cwd).toBe('/w');
     expect(plan.mkdirCwd).toBe(true);
+  });
+
+  describe('/sys/fs/cgroup (docker\'s read-only cgroup mount)', () => {
+    const v1 = { version: 1 as const, hierarchies: [
+      { name: 'cpu,cpuacct', controllers: ['cpu', 'cpuacct'] },
+      { name: 'memory', controllers: ['memory'] },
+      { name: 'systemd', controllers: ['name=systemd'] },
+    ] };
+
+    it('v2: one read-only cgroup2 mount', () => {
+      expect(cgroupFs({ version: 2 })).toEqual({
+        mounts: [{ source: 'cgroup', destination: '/sys/fs/cgroup', type: 'cgroup2', flags: ['nosuid', 'noexec', 'nodev', 'ro'] }],
+        symlinks: [], readonlyPaths: [],
+      });
+    });
+
+    it('v1: a tmpfs made read-only, a mount per hierarchy (names only with "none"), links for co-mounted controllers', () => {
+      const fs = cgroupFs(v1);
+      expect(fs.mounts.map((m) => [m.destination, m.type, m.data])).toEqual([
+        ['/sys/fs/cgroup', 'tmpfs', 'mode=755'],
+        ['/sys/fs/cgroup/cpu,cpuacct', 'cgroup', 'cpu,cpuacct'],
+        ['/sys/fs/cgroup/memory', 'cgroup', 'memory'],
+        ['/sys/fs/cgroup/systemd', 'cgroup', 'none,name=systemd'],
+      ]);
+      expect(fs.mounts.slice(1).every((m) => m.flags.includes('ro'))).toBe(true);
+      expect(fs.symlinks).toEqual([
+        { target: 'cpu,cpuacct', path: '/sys/fs/cgroup/cpu' },
+        { target: 'cpu,cpuacct', path: '/sys/fs/cgroup/cpuacct' },
+      ]);
+      expect(fs.readonlyPaths).toEqual(['/sys/fs/cgroup']);
+    });
+
+    it('follows /sys in the plan; none without a view', async () => {
+      const plan = await buildPlan(input({ cgroups: v1 }));
+      const at = plan.mounts.findIndex((m) => m.destination === '/sys');
+      expect(plan.mounts[at + 1]!.destination).toBe('/sys/fs/cgroup');
+      expect(plan.readonlyPaths).toContain('/sys/fs/cgroup');
+      expect(plan.symlinks).toContainEqual({ target: 'cpu,cpuacct', path: '/sys/fs/cgroup/cpu' });
+      expect((await buildPlan(input())).mounts.some((m) => m.destination.startsWith('/sys/fs/cgroup'))).toBe(false);
+    });
+
+    it('--privileged makes it writable; systempaths=unconfined does not', async () => {
+      const ctx = { hostNetwork: false, initBinary: '/init' };
+      const plan = await buildPlan(input({ cgroups: v1 }));
+      const priv = await applyPlanOptions(plan, { privileged: true, stateDir: '/nonexistent' }, ctx);
+      expect(priv.readonlyPaths).toEqual([]);
+      expect(priv.mounts.filter((m) => m.type === 'cgroup').every((m) => !m.flags.includes('ro'))).toBe(true);
+      const unconfined = await applyPlanOptions(plan, { securityOpt: ['systempaths=unconfined', 'seccomp=unconfined'], stateDir: '/nonexistent' }, ctx);
+      expect(unconfined.readonlyPaths).toEqual(['/sys/fs/cgroup']);
+      expect(unconfined.maskedPaths).toEqual([]);
+      expect(unconfined.mounts.filter((m) => m.type === 'cgroup').every((m) => m.flags.includes('ro'))).toBe(true);
+    });
   });
 });
