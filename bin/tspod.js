@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
+// ("--": Node 20 looks for its own --env-file anywhere in argv, the command's arguments included, and
+// exits 9 on `tspod run --env-file MISSING`; after "--" it reads none of them.)
 // Entry point: the fast path of every command (BENCHMARKS.md). `npm run build` bundles the CLI and
 // @oclif/core into dist/tspod.cjs (scripts/bundle-cli.mjs); this file compiles that one file with a
 // V8 code cache kept in the user's cache folder, so a start costs one read and no parse or compile.

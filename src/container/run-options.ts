@@ -71,7 +71,9 @@ export function recordedRunOptions(o: ContainerRunOptions, config: ImageConfig):
  * -i the container gets no stdin, as with docker.
  */
 export async function withTerminal<T>(o: { tty?: boolean; interactive?: boolean }, fn: (extra: { stdio?: ['inherit' | 'ignore', 'inherit', 'inherit'] }) => Promise<T>): Promise<T> {
-  if (!o.tty) return fn({});
+  // Without -i the container's stdin is /dev/null, as docker's: a `tspod run` in a `while read` loop must
+  // not swallow the loop's input.
+  if (!o.tty) return fn({ stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
   if (o.interactive && !process.stdin.isTTY) throw fail('EINVAL', 'run -it: the input device is not a TTY');
   const raw = o.interactive === true;
   if (raw) {

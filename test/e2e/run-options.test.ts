@@ -2,7 +2,7 @@
 // users, env, workdir, entrypoint, --init and signals, mounts (bind, read-only bind, tmpfs, named and
 // anonymous volumes seeded from the image), --read-only, --device, --shm-size, --sysctl.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../support/registry.js';
@@ -71,8 +71,18 @@ describe.skipIf(gate)('run options (issue 5)', () => {
     expect(r.stdout, r.stderr).toBe('1|override|caller\n/made/here\n');
     const ep = await s.t.run(runArgs(['--entrypoint', 'echo'], 'busybox', ['hi', 'there']));
     expect(ep.stdout).toBe('hi there\n');
-    // (a missing --env-file is not checked here: Node 20 itself exits 9 on "--env-file MISSING" anywhere in
-    // argv, before tspod runs — a Node bug, see docs/run-options.md; test/unit/runtime/options.test.ts covers tspod's error)
+    // A missing --env-file is tspod's error, through the installed command (bin/tspod.js's shebang ends Node's
+    // options with "--": Node 20 itself otherwise exits 9 on "--env-file MISSING" anywhere in argv).
+    const missing = spawnSync(TSPOD_BIN, runArgs(['--env-file', join(tmp, 'no-such-env')], 'busybox', ['true']), { env: s.t.env, encoding: 'utf8' });
+    expect(missing.status, missing.stderr).toBe(125);
+    expect(missing.stderr).toBe(`tspod: read --env-file ${join(tmp, 'no-such-env')}: ENOENT: no such file or directory, open '${join(tmp, 'no-such-env')}'\n`);
+  });
+
+  it('without -i the container\'s stdin is empty (a run in a read loop leaves the loop\'s input alone); -i passes it', async () => {
+    const plain = await s.t.run(runArgs([], 'busybox', ['sh', '-c', 'cat; echo end']), { input: 'data\n' });
+    expect(plain.stdout, plain.stderr).toBe('end\n');
+    const interactive = await s.t.run(runArgs(['-i'], 'busybox', ['sh', '-c', 'cat; echo end']), { input: 'data\n' });
+    expect(interactive.stdout, interactive.stderr).toBe('data\nend\n');
   });
 
   describe('--init and signals', () => {
