@@ -80,9 +80,11 @@ export async function containerLogs(roots: EngineRoots, ref: string, opts: LogsO
     if (!opts.follow) return;
     for (;;) {
       if (opts.signal?.aborted) return;
-      const now = await freshRecord(containers, (await containers.get(rec.id)) ?? rec);
+      // Removed (rm -f) ends the follow as an exit does; the open log is still readable to its end.
+      const cur = await containers.get(rec.id);
+      const now = cur && await freshRecord(containers, cur);
       (await readMore()).forEach(emit);
-      if (!isActive(now)) {
+      if (!now || !isActive(now)) {
         (await readMore()).forEach(emit);
         return;
       }

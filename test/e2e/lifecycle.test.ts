@@ -231,6 +231,20 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect((await t.run(['rm', id])).code).toBe(0);
   }, 60_000);
 
+  it('logs -f ends when its container is removed (rm -f), with what the container wrote', async () => {
+    const id = await runD('busybox', 'sh', '-c', 'echo started; exec sleep 1000');
+    const child = spawn(process.execPath, [TSPOD_BIN, 'logs', '-f', id], { env: t.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const ended = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await until('the follow to start', () => out.includes('started'));
+    expect((await t.run(['rm', '-f', id])).code).toBe(0);
+    const code = await Promise.race([ended, sleep(10_000).then(() => 'still running')]);
+    if (code === 'still running') child.kill('SIGKILL');
+    expect(code).toBe(0);
+    expect(out).toBe('started\n');
+  }, 60_000);
+
   it('a container over its --memory limit shows OOMKilled: true and exit 137 in inspect', async () => {
     const id = await runD('--memory', '16m', 'busybox', 'sh', '-c', 'x=aaaaaaaaaaaaaaaa; while true; do x="$x$x"; done');
     const w = await t.run(['wait', id]);
