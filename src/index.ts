@@ -118,8 +118,16 @@ import { listContainers as listContainersIn, type ContainerSummary, type ListOpt
 
 /** ps: the containers, reconciled with the truth; `run --rm` containers whose CLI was killed are removed first. */
 export async function listContainers(roots: EngineRoots = defaultRoots(), opts: ListOptions = {}): Promise<ContainerSummary[]> {
-  await withStore(roots, (store) => sweepAutoRemoved(roots, store));
-  return listContainersIn(roots, opts);
+  const filters = await withStore(roots, async (store) => {
+    await sweepAutoRemoved(roots, store);
+    // ancestor=NAME is the image NAME names now, by its ID, as docker resolves it
+    return Promise.all((opts.filters ?? []).map(async (f) => {
+      if (!f.startsWith('ancestor=')) return f;
+      const image = await findImage(store, f.slice('ancestor='.length)).catch(() => undefined);
+      return image ? `ancestor=${image.imageId}` : f;
+    }));
+  });
+  return listContainersIn(roots, { ...opts, filters });
 }
 export { containerLogs, type LogsOptions } from './container/logs.js';
 export { attachContainer, type AttachOptions, type AttachResult } from './container/attach.js';

@@ -65,11 +65,21 @@ export async function listContainers(roots: EngineRoots, opts: ListOptions = {})
       key === 'id' ? rec.id.startsWith(value)
         : key === 'name' ? rec.name.includes(value)
           : key === 'status' ? s.state === value
-            : key === 'ancestor' ? rec.image === value || rec.image.startsWith(value + ':') || rec.imageId.includes(value)
+            : key === 'ancestor' ? ancestorMatches(rec, value)
               : rec.state === 'exited' && String(rec.exitCode) === value);
     if (ok) out.push(s);
   }
   return out.sort((a, b) => b.created.localeCompare(a.created));
+}
+
+/**
+ * docker's ancestor=: the library resolves a local image's name to its ID (listContainers in src/index.ts),
+ * so "busybox" matches what docker.io/library/busybox:latest is; an image ID or a prefix of 4+ hex digits;
+ * else the reference as recorded. Images built on top of it are not followed.
+ */
+function ancestorMatches(rec: ContainerRecord, value: string): boolean {
+  const hex = /^(?:sha256:)?([a-f0-9]{4,64})$/.exec(value)?.[1];
+  return (hex !== undefined && rec.imageId.replace(/^sha256:/, '').startsWith(hex)) || rec.image === value;
 }
 
 export function summary(rec: ContainerRecord): ContainerSummary {

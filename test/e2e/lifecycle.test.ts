@@ -115,6 +115,12 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(tbl[0]).toMatch(/^NAMES {3,}STATUS$/);
     expect(tbl[1]).toMatch(/^loop {3,}Up /);
     expect((await t.run(['inspect', '-f', '{{.State.Pid}} {{json .State.Running}}', 'loop'])).stdout).toBe(`${pid} true\n`);
+    // ancestor= as docker normalises it: short name, with tag, full name, image ID prefix; another image does not match
+    const imageId = (info.Image as string).replace(/^sha256:/, '');
+    for (const a of ['busybox', 'busybox:latest', 'docker.io/library/busybox', imageId.slice(0, 12), `sha256:${imageId}`]) {
+      expect((await t.run(['ps', '-q', '--filter', `ancestor=${a}`])).stdout, a).toBe(`${id.slice(0, 12)}\n`);
+    }
+    for (const a of ['busybox:1.36', 'alpine', 'busy']) expect((await t.run(['ps', '-q', '--filter', `ancestor=${a}`])).stdout, a).toBe('');
 
     // logs -f streams while the container runs (stdout and stderr kept apart, json-file on disk)
     const child = spawn(process.execPath, [TSPOD_BIN, 'logs', '-f', 'loop'], { env: t.env, stdio: ['ignore', 'pipe', 'pipe'] });
