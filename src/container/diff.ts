@@ -11,6 +11,7 @@ import type { Store } from '../../store/index.js';
 import type { EngineRoots } from '../state/paths.js';
 import { realSys } from '../sys/index.js';
 import { fail } from '../util/errors.js';
+import { MOUNT_POINT_FILES } from '../util/mount-points.js';
 import { containerStore } from './reconcile.js';
 
 export interface Change { kind: 'A' | 'C' | 'D'; path: string }
@@ -26,22 +27,34 @@ export async function containerDiff(roots: EngineRoots, store: Store, ref: strin
     return false;
   };
   const out: Change[] = [];
-  const walk = async (rel: string, hidden: boolean): Promise<void> => {
+  // Returns whether anything under `rel` is a change: a directory whose only entries are tspod's mount
+  // points (an image without /etc/resolv.conf) is not listed as changed.
+  const walk = async (rel: string, hidden: boolean): Promise<boolean> => {
     const names = (await readdir(join(snap.upperDir, rel))).sort();
+    let changed = false;
     for (const n of names) {
       const p = rel + '/' + n;
       const st = await lstat(join(snap.upperDir, p));
       if (st.isCharacterDevice() && st.rdev === 0) {
         out.push({ kind: 'D', path: p });
+        changed = true;
         continue;
       }
       const existed = !hidden && (await inLower(p));
-      out.push({ kind: existed ? 'C' : 'A', path: p });
+      if (!existed && st.isFile() && st.size === 0 && MOUNT_POINT_FILES.includes(p.slice(1))) continue;
+      const at = out.push({ kind: existed ? 'C' : 'A', path: p }) - 1;
       if (st.isDirectory()) {
         const opaque = sys.lgetxattr(join(snap.upperDir, p), 'trusted.overlay.opaque')?.toString() === 'y';
-        await walk(p, hidden || !existed || opaque);
+        const inside = await walk(p, hidden || !existed || opaque);
+        // a copied-up directory that holds nothing but mount points
+        if (existed && !opaque && !inside && (await readdir(join(snap.upperDir, p))).length > 0) {
+          out.splice(at, 1);
+          continue;
+        }
       }
+      changed = true;
     }
+    return changed;
   };
   await walk('', false);
   return out;

@@ -26,6 +26,7 @@ import { MediaType, type Descriptor, type Digest, type ExecConfig, type HistoryE
 import { parseReference, familiarString } from '../reference/index.js';
 import { chainIds, digestOf, newHash } from '../util/digest.js';
 import { fail, messageOf } from '../util/errors.js';
+import { MOUNT_POINT_FILES } from '../util/mount-points.js';
 import type { LocalImage } from './local.js';
 import { refName } from './pull.js';
 
@@ -60,9 +61,6 @@ export interface CommitResult {
   /** The new layer: compressed digest, diffID and sizes. */
   layer: { digest: Digest; diffId: Digest; size: number; uncompressedSize: number };
 }
-
-/** Files tspod bind-mounts into a container; the empty mount points it creates for them are not changes. */
-const MOUNT_POINT_FILES = ['etc/hostname', 'etc/hosts', 'etc/resolv.conf'];
 
 /** Gzip settings are part of the digest: keep them fixed (level 6 is zlib's and Go's default). */
 const GZIP_LEVEL = 6;

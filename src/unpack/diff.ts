@@ -43,7 +43,7 @@ export interface DiffOptions {
    * Paths (relative, e.g. "etc/resolv.conf") left out when they are empty regular files: the mount
    * points tspod creates in the container for its bind-mounted files, not changes of the user's.
    */
-  skipEmptyFiles?: string[];
+  skipEmptyFiles?: readonly string[];
 }
 
 function major(rdev: bigint): number {

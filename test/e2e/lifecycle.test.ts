@@ -460,6 +460,13 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(diff).toContain('C /etc');
     expect(diff).toContain('A /d');
     expect(diff).toContain('A /d/e/f');
+    expect(diff.filter((l) => /\/etc\/(resolv\.conf|hosts|hostname)$/.test(l))).toEqual([]); // tspod's mount points are not changes
+    // a container that changed nothing has an empty diff, though its upper dir holds those mount points
+    const clean = await t.run(['run', '--name', 'clean', 'busybox', 'true']);
+    expect(clean.code, clean.stderr).toBe(0);
+    const cleanDiff = await t.run(['diff', 'clean']);
+    expect([cleanDiff.code, cleanDiff.stdout]).toEqual([0, '']);
+    expect((await t.run(['rm', 'clean'])).code).toBe(0);
 
     const host = join(t.root, '..', 'cp-host');
     mkdirSync(host, { recursive: true });
