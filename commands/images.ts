@@ -1,10 +1,13 @@
-import { Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
 import { images } from '../src/index.js';
 import { humanAge, humanSize, shortId, table } from '../src/cli/format.js';
 
 export default class Images extends TspodCommand {
   static override description = 'list images';
+  static override args = {
+    repository: Args.string({ description: 'REPOSITORY[:TAG]: only the images of that repository (or tag)', required: false }),
+  };
   static override flags = {
     quiet: Flags.boolean({ char: 'q', description: 'only show image IDs' }),
     'no-trunc': Flags.boolean({ description: 'do not truncate image IDs' }),
@@ -12,8 +15,8 @@ export default class Images extends TspodCommand {
   };
 
   async run(): Promise<void> {
-    const { flags } = await this.parse(Images);
-    const list = await images({ roots: this.roots(flags) });
+    const { args, flags } = await this.parse(Images);
+    const list = await images({ roots: this.roots(flags), reference: args.repository });
     if (flags.json) {
       process.stdout.write(JSON.stringify(list, null, 2) + '\n');
       return;

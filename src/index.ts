@@ -38,8 +38,8 @@ export async function logout(registry: string | undefined): Promise<{ registry: 
   return logoutRegistry(registry);
 }
 
-export async function images(opts: Common = {}): Promise<ImageSummary[]> {
-  return withStore(opts.roots, (store) => listImages(store));
+export async function images(opts: Common & { reference?: string } = {}): Promise<ImageSummary[]> {
+  return withStore(opts.roots, (store) => listImages(store, opts.reference));
 }
 
 /** docker rmi: untags an image (by reference or ID) and removes what only it used. */

@@ -3,7 +3,7 @@
  * manifest and config, list them, and remove them.
  */
 import type { Store } from '../../store/index.js';
-import { parseReference, familiarName } from '../reference/index.js';
+import { parseReference, familiarName, referenceName } from '../reference/index.js';
 import { parseManifest } from '../oci/manifest.js';
 import { parseImageConfig } from '../oci/config.js';
 import type { Digest, ImageConfig, ImageManifest } from '../oci/types.js';
@@ -81,11 +81,18 @@ export interface ImageSummary {
   size: number;
 }
 
-export async function listImages(store: Store): Promise<ImageSummary[]> {
+/**
+ * `reference`: docker images' REPOSITORY[:TAG] argument: every tag of the repository ("busybox"), or the
+ * one tag ("busybox:1.36"), names normalised as pull does. EINVAL naming it when it is not a reference.
+ */
+export async function listImages(store: Store, reference?: string): Promise<ImageSummary[]> {
+  const want = reference === undefined ? undefined : parseReference(reference);
+  const tagGiven = reference !== undefined && /:[^/]*$/.test(reference.split('@')[0]!);
   const out: ImageSummary[] = [];
   for (const r of await store.listRefs()) {
-    const img = await loadImage(store, r.digest, r.name);
     const ref = parseReference(r.name);
+    if (want && (referenceName(ref) !== referenceName(want) || (tagGiven && ref.tag !== want.tag) || (want.digest && ref.digest !== want.digest))) continue;
+    const img = await loadImage(store, r.digest, r.name);
     out.push({
       name: r.name,
       repository: familiarName(ref),

@@ -6,6 +6,7 @@
  */
 import type { GcResult, Store } from '../../store/index.js';
 import type { Digest } from '../oci/types.js';
+import { parseReference, referenceName } from '../reference/index.js';
 import { fail } from '../util/errors.js';
 import { findImage, loadImage, untagImage } from './local.js';
 
@@ -22,6 +23,10 @@ export async function removeImage(store: Store, text: string, opts: { force?: bo
   const img = await findImage(store, text);
   if (!opts.force) {
     const names = (await store.listRefs()).filter((r) => r.digest === img.manifestDigest);
+    // by ID, docker removes every tag of one repository (a:1 and a:2) but not of several (a:1 and b:1)
+    if (img.byId && new Set(names.map((r) => repositoryOf(r.name))).size > 1) {
+      throw fail('ESTATE', `conflict: unable to delete ${img.imageId.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`);
+    }
     const lastName = img.byId || names.length <= 1;
     const user = (await store.listSnapshots()).find((s) => s.chain.join(' ') === img.chain.join(' '));
     if (lastName && user) {
@@ -38,6 +43,15 @@ export async function removeImage(store: Store, text: string, opts: { force?: bo
     },
   });
   return { untagged, ...deletedLines(gc, [img]) };
+}
+
+/** "docker.io/library/busybox:latest" → "docker.io/library/busybox". */
+function repositoryOf(name: string): string {
+  try {
+    return referenceName(parseReference(name));
+  } catch {
+    return name;
+  }
 }
 
 function deletedLines(gc: GcResult, images: { imageId: Digest; chain: Digest[] }[]): { deleted: Digest[]; reclaimed: number } {

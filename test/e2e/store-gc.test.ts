@@ -87,6 +87,23 @@ describe.skipIf(gate)('store: sharing, rmi, prune, df, check, crash', () => {
     expect((await s.t.run(['rmi', 'layered'])).stderr).toMatch(/no such image: layered/);
   }, 300_000);
 
+  it('rmi by image ID: refused without -f when the image is in several repositories; every tag of one repository goes', async () => {
+    const id = (await ok(['images', '-q', 'busybox'])).stdout.trim();
+    expect(id).toMatch(/^[a-f0-9]{12}$/);
+    for (const tag of ['mine:a', 'mine:b', 'theirs:x']) await ok(['tag', 'busybox', tag]);
+    const refused = await s.t.run(['rmi', id.slice(0, 6)]);
+    expect([refused.code, refused.stderr]).toEqual([1, `tspod: conflict: unable to delete ${id} (must be forced) - image is referenced in multiple repositories\n`]);
+    // nothing was untagged (images REPOSITORY[:TAG] lists one repository, or one tag)
+    expect((await ok(['images', 'mine'])).stdout).toMatch(/^REPOSITORY +TAG .*\nmine +a +[a-f0-9]{12} .*\nmine +b +[a-f0-9]{12} .*\n$/);
+    expect((await ok(['images', '-q', 'theirs:x'])).stdout).toBe(`${id}\n`);
+    expect((await ok(['images', '-q', 'docker.io/library/busybox:latest'])).stdout).toBe(`${id}\n`);
+    await ok(['rmi', 'theirs:x', 'busybox']);
+    // one repository left: by ID, every tag goes, then the image (pulled again for the tests below)
+    const r = await ok(['rmi', id]);
+    expect(r.stdout).toMatch(/^Untagged: mine:a\nUntagged: mine:b\nDeleted: sha256:/);
+    await ok(['pull', '-q', 'busybox']);
+  }, 120_000);
+
   it('survives SIGKILL during an unpack: a second pull completes the image and system check is clean', async () => {
     const killed = await pullAndKillDuringUnpack(big1.ref);
     expect(killed).toBe(true);
