@@ -34,6 +34,7 @@ export async function pruneContainers(roots: EngineRoots, store: Store): Promise
   const containers = containerStore(roots);
   const deleted: string[] = [];
   let reclaimed = 0;
+  await containers.sweepIncomplete(); // a create killed before its first record: nothing to list or report
   for (const r of await containers.list()) {
     const rec = await freshRecord(containers, r);
     if (isActive(rec)) continue;

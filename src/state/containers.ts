@@ -5,7 +5,7 @@
  * with O_EXCL, which is atomic across processes without a lock.
  */
 import { readdir, rm, readlink, symlink, rename } from 'node:fs/promises';
-import { closeSync, constants as fsc, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LOCK_EX, LOCK_NB, LOCK_UN, realSys, type Sys } from '../sys/index.js';
 import { join } from 'node:path';
@@ -149,6 +149,25 @@ export class ContainerStore {
       if (!/^[a-f0-9]{64}$/.test(n)) continue;
       const rec = await this.get(n);
       if (rec) out.push(rec);
+    }
+    return out;
+  }
+
+  /**
+   * Removes the directories of creates that were killed before their first record was written (create
+   * makes the directory, then renames container.json into it): no record, and older than `graceMs`, so a
+   * create in progress (milliseconds between the two) is never touched. Returns the ids removed.
+   */
+  async sweepIncomplete(graceMs = 60_000): Promise<string[]> {
+    const out: string[] = [];
+    for (const n of await readdirOrEmpty(this.dir)) {
+      if (!/^[a-f0-9]{64}$/.test(n)) continue;
+      const dir = this.containerDir(n);
+      if (existsSync(join(dir, 'container.json'))) continue;
+      const st = statSync(dir, { throwIfNoEntry: false });
+      if (!st?.isDirectory() || Date.now() - st.mtimeMs < graceMs) continue;
+      rmSync(dir, { recursive: true, force: true });
+      out.push(n);
     }
     return out;
   }

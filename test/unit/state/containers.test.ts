@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, readdirSync, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, readdirSync, existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContainerStore, type ContainerRecord } from '../../../src/state/containers.js';
@@ -93,5 +93,21 @@ describe('process identity', () => {
     expect(signalProcess(process.pid, start! + 1, 'SIGKILL')).toBe(false); // a reused pid is never signalled
     expect(isAlive(undefined, undefined)).toBe(false);
     expect(processStartTime(2 ** 22 + 7)).toBeUndefined();
+  });
+});
+
+describe('ContainerStore.sweepIncomplete', () => {
+  it('removes the directory of a create killed before its first record, once it is older than the grace; keeps records and young ones', async () => {
+    await store.create(rec(ID1, 'web'));
+    const killed = join(dir, ID2);
+    mkdirSync(killed);
+    writeFileSync(join(killed, '.container.json.1a2b.tmp'), '{"id":');
+    expect(await store.sweepIncomplete()).toEqual([]); // just made: could be a create in progress
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(killed, old, old);
+    utimesSync(join(dir, ID1), old, old);
+    expect(await store.sweepIncomplete()).toEqual([ID2]);
+    expect(existsSync(killed)).toBe(false);
+    expect((await store.find('web')).id).toBe(ID1);
   });
 });
