@@ -78,6 +78,12 @@ static void mkdir_p_owned(const struct plan *p, const char *path)
 	free(buf);
 }
 
+/* exec -w into a missing directory: docker's 126 (the command cannot be invoked there); run makes its -w. */
+static int cwd_failure_kind(const struct plan *p)
+{
+	return p->join_pid ? KIND_NOEXEC : KIND_LAUNCH;
+}
+
 /* chdir before dropping privileges; a directory only the user may enter is retried after. */
 void setup_cwd(const struct plan *p, int *retry_after_setuid)
 {
@@ -90,7 +96,7 @@ void setup_cwd(const struct plan *p, int *retry_after_setuid)
 		*retry_after_setuid = 1;
 		return;
 	}
-	fail(KIND_LAUNCH, "chdir %s: %s", p->cwd, errstr(errno));
+	fail(cwd_failure_kind(p), "chdir %s: %s", p->cwd, errstr(errno));
 }
 
 static int exec_kind(int err)
@@ -185,7 +191,7 @@ __attribute__((noreturn)) void enter_command(const struct plan *p)
 	set_credentials(p);
 	apply_caps(p);
 	if (retry_cwd && chdir(p->cwd) < 0)
-		fail(KIND_LAUNCH, "chdir %s: %s", p->cwd, errstr(errno));
+		fail(cwd_failure_kind(p), "chdir %s: %s", p->cwd, errstr(errno));
 	setup_tty(p);
 	exec_command(p);
 }

@@ -11,7 +11,7 @@ import { loginRegistryWith, logoutRegistry, type LoginResult } from './image/log
 import { findImage, isNotFound, listImages, loadImage, type ImageSummary, type LocalImage } from './image/local.js';
 import { pruneImages as pruneImagesInStore, removeImage as removeImageFromStore, type PruneResult, type RemoveResult } from './image/remove.js';
 import type { CheckResult, StoreUsage } from '../store/index.js';
-import { runContainer, type RunOptions, type RunResult } from './container/run.js';
+import { checkRunOptions, runContainer, type RunOptions, type RunResult } from './container/run.js';
 
 export type { EngineRoots, EngineConfig, PullEvent, PullResult, ImageSummary, LocalImage, RunOptions, RunResult };
 export type { LoginResult };
@@ -91,7 +91,8 @@ export interface RunRequest extends Omit<RunOptions, 'roots' | 'image' | 'store'
 export async function run(opts: RunRequest): Promise<RunResult> {
   const roots = opts.roots ?? defaultRoots();
   const { config: _c, platform: _p, onPull: _o, ...rest } = opts;
-  return withStore(roots, async (store) => runContainer({ ...rest, roots, store, image: await findOrPull(store, opts) }));
+  const limits = checkRunOptions({ ...rest, roots }); // bad options are refused before any pull
+  return withStore(roots, async (store) => runContainer({ ...rest, roots, store, image: await findOrPull(store, opts), limits }));
 }
 
 async function findOrPull(store: Store, opts: RunRequest): Promise<LocalImage> {

@@ -63,8 +63,11 @@ export interface ContainerNetwork {
   adjustPlan(plan: LaunchPlan): void;
 }
 
-/** Checks the network flags (one clear error, before a name or a snapshot is claimed). */
-export function checkNetworkOptions(opts: NetworkRunOptions): NetworkChoice {
+/**
+ * Checks the network flags (one clear error, before a name or a snapshot is claimed); `warn`: say on
+ * stderr what is ignored (once per run: the first check).
+ */
+export function checkNetworkOptions(opts: NetworkRunOptions, warn = false): NetworkChoice {
   const choice = parseNetworkMode(opts.network);
   if (choice.kind === 'container') {
     // docker: "conflicting options": the joined container's files are used
@@ -77,8 +80,13 @@ export function checkNetworkOptions(opts: NetworkRunOptions): NetworkChoice {
   const bridgeOnly = (flag: string, v: unknown) => {
     if (choice.kind !== 'bridge' && v) throw fail('EINVAL', `${flag} needs a bridge network (--network ${opts.network} has none)`);
   };
-  bridgeOnly('-p/--publish', opts.publish?.length);
-  bridgeOnly('-P/--publish-all', opts.publishAll);
+  if (choice.kind === 'host' && (opts.publish?.length || opts.publishAll)) {
+    // docker's behaviour: the container's ports are the host's already
+    if (warn) process.stderr.write('WARNING: Published ports are discarded when using host network mode\n');
+  } else {
+    bridgeOnly('-p/--publish', opts.publish?.length);
+    bridgeOnly('-P/--publish-all', opts.publishAll);
+  }
   bridgeOnly('--ip', opts.ip);
   bridgeOnly('--network-alias', opts.networkAliases?.length);
   for (const p of opts.publish ?? []) parsePublish(p);

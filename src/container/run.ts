@@ -9,6 +9,7 @@
  *   overlay mount                  → made inside the container's own mount namespace, so the kernel
  *                                    releases it with the namespace: it cannot leak on the host
  */
+import { availableParallelism } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from '../../store/index.js';
@@ -44,6 +45,8 @@ export interface RunOptions extends NetworkRunOptions, ContainerRunOptions {
   entrypoint?: string;
   /** docker units: "64m", "1g". */
   memory?: string;
+  /** Memory plus swap in docker units, or "-1" (unlimited swap); needs `memory`. */
+  memorySwap?: string;
   /** A fraction of CPUs: "0.5". */
   cpus?: string;
   pidsLimit?: number;
@@ -66,15 +69,25 @@ export interface RunResult {
   oomKilled: boolean;
 }
 
-export async function runContainer(opts: RunOptions): Promise<RunResult> {
+/**
+ * The checks of run and create that need no image: one clear error before a pull, a name or a snapshot
+ * is claimed; what is ignored is said on stderr. Returns the cgroup limits.
+ */
+export function checkRunOptions(opts: Omit<RunOptions, 'store' | 'image'>): CgroupLimits {
   const limits = { ...parseLimits(opts), devices: deviceRules(opts) };
   if (opts.workdir !== undefined && !opts.workdir.startsWith('/')) {
     throw fail('EINVAL', `invalid --workdir "${opts.workdir}": the working directory must be an absolute path`);
   }
-  checkNetworkOptions(opts);
+  checkNetworkOptions(opts, true);
   checkRestartPolicy(opts.restart);
   // docker: a container that removes itself cannot be restarted by a policy
   if (opts.rm && opts.restart !== undefined && opts.restart !== 'no') throw fail('EINVAL', `conflicting options: --restart ${opts.restart} and --rm`);
+  return limits;
+}
+
+/** `limits`: checkRunOptions's result when the caller checked the options already (before a pull). */
+export async function runContainer(opts: RunOptions & { limits?: CgroupLimits }): Promise<RunResult> {
+  const limits = opts.limits ?? checkRunOptions(opts);
   const { store, image } = opts;
   const containers = new ContainerStore(containersRoot(opts.roots));
   const id = ContainerStore.newId();
@@ -209,14 +222,24 @@ async function claimName(containers: ContainerStore, rec: ContainerRecord, gener
   }
 }
 
-export function parseLimits(opts: Pick<RunOptions, 'memory' | 'cpus' | 'pidsLimit'>): CgroupLimits {
+export function parseLimits(opts: Pick<RunOptions, 'memory' | 'memorySwap' | 'cpus' | 'pidsLimit'>): CgroupLimits {
   const limits: CgroupLimits = {};
   if (opts.memory !== undefined) {
     limits.memoryBytes = parseBytes(opts.memory, '--memory');
     if (limits.memoryBytes < 6 * 1024 * 1024) throw fail('EINVAL', `invalid --memory "${opts.memory}": minimum memory limit allowed is 6MB`);
   }
+  if (opts.memorySwap !== undefined) {
+    // docker's --memory-swap: memory plus swap, -1 for unlimited swap; only with --memory, and not below it
+    if (limits.memoryBytes === undefined) throw fail('EINVAL', `invalid --memory-swap "${opts.memorySwap}": it needs --memory (memory plus swap)`);
+    limits.memorySwapBytes = opts.memorySwap.trim() === '-1' ? -1 : parseBytes(opts.memorySwap, '--memory-swap');
+    if (limits.memorySwapBytes !== -1 && limits.memorySwapBytes < limits.memoryBytes) {
+      throw fail('EINVAL', `invalid --memory-swap "${opts.memorySwap}": it is memory plus swap, so at least --memory ${opts.memory}`);
+    }
+  }
   if (opts.cpus !== undefined) {
     const { quotaUs, periodUs } = parseCpus(opts.cpus);
+    const host = availableParallelism();
+    if (quotaUs > host * periodUs) throw fail('EINVAL', `invalid --cpus "${opts.cpus}": the range is 0.01 to ${host}.00, as there are only ${host} CPUs available`);
     limits.cpuQuotaUs = quotaUs;
     limits.cpuPeriodUs = periodUs;
   }

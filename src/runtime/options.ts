@@ -103,7 +103,8 @@ export function parseVolumeFlag(spec: string): UserMount {
   }
   const target = containerPath(dst, what);
   if (src.startsWith('/')) return { type: 'bind', source: posix.normalize(src), target, readonly, propagation, createSource: true };
-  if (src.startsWith('.')) throw fail('EINVAL', `invalid ${what}: a host path must be absolute`);
+  // docker 23+: a host path starting with "." is relative to the current directory (a volume name cannot start so)
+  if (src.startsWith('.')) return { type: 'bind', source: posix.resolve(process.cwd(), src), target, readonly, propagation, createSource: true };
   checkVolumeName(src);
   return { type: 'volume', name: src, target, readonly, noCopy };
 }

@@ -151,6 +151,8 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(code.code).toBe(3);
     const missing = await t.run(['exec', 'loop', 'nope']);
     expect(missing.code).toBe(127);
+    const noDir = await t.run(['exec', '-w', '/no/such/dir', 'loop', 'true']);
+    expect([noDir.code, noDir.stderr]).toEqual([126, 'tspod: chdir /no/such/dir: no such file or directory\n']);
 
     // rm of a running container is refused
     const refused = await t.run(['rm', 'loop']);

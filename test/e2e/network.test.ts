@@ -412,6 +412,9 @@ describe.skipIf(gate)('bridge networking end to end', () => {
     const bad = await t.run(['run', '--rm', '--network', 'none', '-p', '80', 'busybox', 'true']);
     expect(bad.code).toBe(125);
     expect(bad.stderr).toBe('tspod: -p/--publish needs a bridge network (--network none has none)\n');
+    // with the host's network docker warns and goes on: the ports are the host's already
+    const hostPorts = await t.run(['run', '--rm', '--network', 'host', '-p', '8080:80', 'busybox', 'echo', 'ran']);
+    expect([hostPorts.code, hostPorts.stdout, hostPorts.stderr]).toEqual([0, 'ran\n', 'WARNING: Published ports are discarded when using host network mode\n']);
     const missing = await t.run(['run', '--rm', '--network', 'nosuchnet', 'busybox', 'true']);
     expect(missing.code).toBe(125);
     expect(missing.stderr).toBe('tspod: network nosuchnet not found\n');

@@ -1,5 +1,6 @@
 // Issue #2 end to end: the CLI as a user runs it, against the real fixture registry (Debian's
 // docker-registry), real OverlayFS, real namespaces and real cgroups.
+import { availableParallelism } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -131,6 +132,21 @@ describe.skipIf(gate)('pull and run end to end', () => {
     const r = await run;
     expect(r.code).toBe(0);
     expect(quota).toBe('50000/100000');
+  });
+
+  it('--cpus above the host\'s CPUs and a --memory-swap below --memory or without it are refused as docker does; --memory-swap is set', async () => {
+    const n = availableParallelism();
+    const many = await sh('true', '--cpus', String(n + 1));
+    expect([many.code, many.stderr]).toEqual([125, `tspod: invalid --cpus "${n + 1}": the range is 0.01 to ${n}.00, as there are only ${n} CPUs available\n`]);
+    const alone = await sh('true', '--memory-swap', '64m');
+    expect([alone.code, alone.stderr]).toEqual([125, 'tspod: invalid --memory-swap "64m": it needs --memory (memory plus swap)\n']);
+    const below = await sh('true', '-m', '64m', '--memory-swap', '32m');
+    expect(below.code).toBe(125);
+    expect(below.stderr).toMatch(/^tspod: invalid --memory-swap "32m": .*at least --memory 64m\n$/);
+    // memory + swap = 48m: v1's memory.memsw.limit_in_bytes, v2's memory.swap.max (the swap alone)
+    const r = await sh('cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.swap.max', '-m', '32m', '--memory-swap', '48m');
+    expect(r.code, r.stderr).toBe(0);
+    expect(['50331648', '16777216']).toContain(r.stdout.trim());
   });
 
   it('mounts /sys/fs/cgroup read-only with the container\'s own cgroup as the root, as docker does', async () => {

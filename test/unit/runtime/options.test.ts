@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   effectiveCapabilities, parseDevice, parseSignal, parseMountFlag, parseSecurityOpts, parseSysctl, parseTmpfsFlag, parseUlimit, parseVolumeFlag, readEnvFiles,
 } from '../../../src/runtime/options.js';
@@ -41,6 +41,9 @@ describe('mounts', () => {
     expect(() => parseVolumeFlag('/h:/c:rx')).toThrow('unknown option "rx"');
     expect(() => parseVolumeFlag('/h:/')).toThrow('cannot mount over "/"');
     expect(() => parseVolumeFlag('bad name:/c')).toThrow('invalid volume name');
+    // docker 23+: "./x" and "../x" are host paths relative to the current directory
+    expect(parseVolumeFlag('./h:/c')).toMatchObject({ type: 'bind', source: `${process.cwd()}/h`, target: '/c' });
+    expect(parseVolumeFlag('..:/c:ro')).toMatchObject({ type: 'bind', source: dirname(process.cwd()), readonly: true });
   });
   it('--mount: bind, volume, tmpfs with docker field names', () => {
     expect(parseMountFlag('type=bind,src=/h,dst=/c,readonly')).toMatchObject({ type: 'bind', source: '/h', target: '/c', readonly: true, createSource: false });
