@@ -142,10 +142,16 @@ export async function inspectContainer(roots: EngineRoots, ref: string): Promise
     Name: '/' + rec.name,
     RestartCount: rec.restartCount ?? 0,
     LogPath: logPath(dir),
-    HostConfig: { RestartPolicy: { Name: rec.restartPolicy ?? 'no' }, CgroupParent: rec.cgroupParent ?? '', Memory: rec.limits?.memoryBytes ?? 0 },
+    HostConfig: {
+      ...rec.hostConfig,
+      RestartPolicy: { Name: rec.restartPolicy ?? 'no' },
+      CgroupParent: rec.cgroupParent ?? '',
+      Memory: rec.limits?.memoryBytes ?? 0,
+    },
     Config: {
+      // Records written before Config was kept: the command line as the record has it.
+      ...(rec.config ?? { Cmd: [rec.path, ...(rec.args ?? [])].filter((x) => x !== undefined) }),
       Image: rec.image,
-      Cmd: [rec.path, ...(rec.args ?? [])].filter((x) => x !== undefined),
       Tty: stdio.tty,
       OpenStdin: stdio.stdin,
       StdinOnce: stdio.stdinOnce ?? false,

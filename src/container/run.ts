@@ -29,6 +29,7 @@ import { saveCreated } from './start.js';
 import { saveAttachConfig } from './attach-io.js';
 import { deviceRules, recordedRunOptions, withRunOptions, withTerminal, releaseContainerVolumes, readEnvFiles, type ContainerRunOptions, type VolumeUse } from './run-options.js';
 import { fail, messageOf, TspodError } from '../util/errors.js';
+import { inspectConfig, inspectHostConfig } from './inspect-config.js';
 
 export interface RunOptions extends NetworkRunOptions, ContainerRunOptions {
   roots: EngineRoots;
@@ -91,6 +92,8 @@ export async function runContainer(opts: RunOptions & { limits?: CgroupLimits })
   const { store, image } = opts;
   const containers = new ContainerStore(containersRoot(opts.roots));
   const id = ContainerStore.newId();
+  const userEnv = [...(await readEnvFiles(opts.envFile)), ...(opts.env ?? [])];
+  const inspectInput = { ...opts, id, env: userEnv };
   const rec = await claimName(containers, {
     id,
     name: opts.name ?? '',
@@ -99,6 +102,8 @@ export async function runContainer(opts: RunOptions & { limits?: CgroupLimits })
     created: new Date().toISOString(),
     state: 'created',
     ...recordedRunOptions(opts, image.config),
+    config: inspectConfig(image.config, inspectInput),
+    hostConfig: { ...inspectHostConfig(inspectInput) },
     ...(opts.rm ? { autoRemove: true } : {}),
     ...(opts.detach || opts.create ? {} : { foreground: true, ...foregroundOwner() }),
   }, opts.name === undefined);
@@ -147,7 +152,7 @@ export async function runContainer(opts: RunOptions & { limits?: CgroupLimits })
       hostname,
       command: opts.command ?? [],
       entrypoint: opts.entrypoint,
-      env: [...(await readEnvFiles(opts.envFile)), ...(opts.env ?? [])],
+      env: userEnv,
       user: opts.user,
       workdir: opts.workdir,
       network: net.planMode,

@@ -57,6 +57,12 @@ export interface ContainerRecord {
   foreground?: boolean;
   /** `run --rm`: removed entirely once it has exited, also when its CLI was killed. */
   autoRemove?: boolean;
+  /**
+   * docker inspect's Config and HostConfig fields as the container was created (src/container/inspect-config.ts);
+   * absent in records written before they were kept.
+   */
+  config?: { Hostname: string; User: string; Env: string[] | null; Cmd: string[] | null; Entrypoint: string[] | null; WorkingDir: string };
+  hostConfig?: Record<string, unknown>;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

@@ -402,6 +402,40 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(cgroupsOf([id])).toEqual([]);
   }, 90_000);
 
+  it("inspect shows the Config and HostConfig the container was created with, in docker's names and types", async () => {
+    const env = join(t.root, 'inspect.env');
+    writeFileSync(env, 'FROM_FILE=f\n');
+    const id = await runD('--name', 'configured', '-e', 'A=1', '--env-file', env, '-w', '/tmp', '-u', '1000:1000', '-h', 'box', '--entrypoint', 'sh',
+      '--cpus', '0.5', '--pids-limit', '50', '--cap-add', 'NET_ADMIN', '--cap-drop', 'MKNOD', '--read-only', '--privileged', '-m', '64m',
+      'busybox', '-c', 'sleep 1000');
+    const i = await inspect(id);
+    expect(i.Config).toMatchObject({ Hostname: 'box', User: '1000:1000', WorkingDir: '/tmp', Entrypoint: ['sh'], Cmd: ['-c', 'sleep 1000'],
+      Image: 'docker.io/library/busybox:latest' });
+    expect(i.Config.Env[0]).toBe('FROM_FILE=f');
+    expect(i.Config.Env[1]).toBe('A=1');
+    expect(i.Config.Env.some((e: string) => e.startsWith('PATH='))).toBe(true); // the image's
+    expect(i.HostConfig).toMatchObject({ NetworkMode: 'none', Privileged: true, AutoRemove: false, ReadonlyRootfs: true, NanoCpus: 500_000_000,
+      PidsLimit: 50, CapAdd: ['NET_ADMIN'], CapDrop: ['MKNOD'], Memory: 64 * 1024 * 1024, PortBindings: {}, Binds: null });
+    expect((await t.run(['inspect', '-f', '{{json .Config.Env}}', 'configured'])).stdout).toBe(JSON.stringify(i.Config.Env) + '\n');
+    // what the container really runs with
+    const e = await t.run(['exec', 'configured', 'sh', '-c', 'echo $A $FROM_FILE $(pwd) $(id -u) $(hostname)']);
+    expect(e.stdout).toBe('1 f /tmp 1000 box\n');
+    expect((await t.run(['rm', '-f', id])).code).toBe(0);
+
+    // the defaults of the image, and -p/-v as docker's PortBindings and Binds (create: nothing is attached)
+    const bind = join(t.root, 'inspect-bind');
+    const c = await t.run(['create', '--rm', '-p', '127.0.0.1:18080:80', '-p', '9000/udp', '-v', `${bind}:/data:ro`, 'busybox']);
+    expect(c.code, c.stderr).toBe(0);
+    const cid = c.stdout.trim();
+    created.add(cid);
+    const ci = await inspect(cid);
+    expect(ci.Config).toMatchObject({ Hostname: cid.slice(0, 12), User: '', WorkingDir: '', Entrypoint: null, Cmd: ['sh'] });
+    expect(ci.HostConfig).toMatchObject({ NetworkMode: 'bridge', Privileged: false, AutoRemove: true, ReadonlyRootfs: false, NanoCpus: 0, PidsLimit: null,
+      CapAdd: null, CapDrop: null, Memory: 0, Binds: [`${bind}:/data:ro`],
+      PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '18080' }], '9000/udp': [{ HostIp: '', HostPort: '' }] } });
+    expect((await t.run(['rm', cid])).code).toBe(0);
+  }, 60_000);
+
   it('--restart on-failure:N and always are carried by the monitor; stop ends them', async () => {
     const f = await runD('--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo run; exit 3');
     expect((await t.run(['wait', f])).stdout.trim()).toBe('3');
