@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
 import { familiarRef, listContainers } from '../src/index.js';
 import { humanAge, table } from '../src/cli/format.js';
-import { parseTemplate } from '../src/cli/template.js';
+import { parseTemplate, renderTemplate } from '../src/cli/template.js';
 
 export default class Ps extends TspodCommand {
   static override description = 'list containers';
@@ -32,13 +32,7 @@ export default class Ps extends TspodCommand {
       return;
     }
     if (template) {
-      const rows = list.map((c) => template.render(fields(c)));
-      if (!template.table) {
-        for (const r of rows) process.stdout.write(r + '\n');
-        return;
-      }
-      const header = template.header(PS_HEADERS).split('\t');
-      process.stdout.write(table(header, rows.map((r) => r.split('\t'))));
+      process.stdout.write(renderTemplate(template, list.map(fields), PS_HEADERS));
       return;
     }
     process.stdout.write(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],

@@ -166,6 +166,7 @@ export async function removeContainer(ref: string, opts: { roots?: EngineRoots; 
 // Named volumes (issue 5): directories under the data root; see src/volume/index.ts.
 import * as volumes from './volume/index.js';
 export type { VolumeInfo } from './volume/index.js';
+export { dockerVolume } from './volume/index.js';
 
 /** docker volume create [NAME]: an existing name is returned unchanged. */
 export async function createVolume(name: string | undefined, opts: { roots?: EngineRoots; labels?: Record<string, string> } = {}): Promise<volumes.VolumeInfo> {

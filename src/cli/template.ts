@@ -6,6 +6,7 @@
  * prints `<no value>`, as Go prints a map's.
  */
 import { fail } from '../util/errors.js';
+import { table } from './format.js';
 
 const FUNCTIONS = ['value', 'json', 'upper', 'lower', 'index'] as const;
 type Fn = (typeof FUNCTIONS)[number];
@@ -44,6 +45,24 @@ export function parseTemplate(source: string): Template {
       return names[field] ?? field.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
     }).join(''),
   };
+}
+
+/**
+ * The output of a template for a list of values: a line each; for `table …`, a header row (`headers`:
+ * docker's column names) and aligned columns. Every --format/-f of the CLI prints through here.
+ */
+export function renderTemplate(template: Template, items: unknown[], headers?: Record<string, string>): string {
+  const rows = items.map((i) => template.render(i));
+  if (!template.table) return rows.map((r) => r + '\n').join('');
+  return table(template.header(headers).split('\t'), rows.map((r) => r.split('\t')));
+}
+
+/**
+ * inspect's output (container, image, volume): a JSON array indented as docker's, or with -f the
+ * template (parsed before any work, so a bad one is refused first) rendered for each value.
+ */
+export function inspectOutput(items: unknown[], template?: Template): string {
+  return template ? renderTemplate(template, items) : JSON.stringify(items, null, 4) + '\n';
 }
 
 function parseAction(body: string, source: string): Action {

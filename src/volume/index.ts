@@ -28,6 +28,11 @@ export interface VolumeInfo {
   usedBy: string[];
 }
 
+/** A volume as `docker volume inspect` shows it (its keys), plus the containers that use it. */
+export function dockerVolume(v: VolumeInfo): Record<string, unknown> {
+  return { CreatedAt: v.created, Driver: v.driver, Labels: v.labels, Mountpoint: v.mountpoint, Name: v.name, Options: {}, Scope: 'local', UsedBy: v.usedBy };
+}
+
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export function volumesRoot(roots: EngineRoots): string {

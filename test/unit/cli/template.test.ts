@@ -1,6 +1,6 @@
 // --format templates (src/cli/template.ts) and docker's durations (src/util/duration.ts).
 import { describe, expect, it } from 'vitest';
-import { parseTemplate } from '../../../src/cli/template.js';
+import { inspectOutput, parseTemplate, renderTemplate } from '../../../src/cli/template.js';
 import { humanDuration } from '../../../src/util/duration.js';
 import { TspodError } from '../../../src/util/errors.js';
 
@@ -26,6 +26,18 @@ describe('--format templates', () => {
     expect(t.render({ ID: '1', Names: 'n', RunningFor: '2 seconds ago', ExitCode: 0 })).toBe('1\tn\t2 seconds ago\t0');
     expect(t.header({ ID: 'CONTAINER ID', RunningFor: 'CREATED' })).toBe('CONTAINER ID\tNAMES\tCREATED\tEXIT CODE');
     expect(parseTemplate('{{.A}}\\n').render({ A: 1 })).toBe('1\n');
+  });
+
+  it('renderTemplate: a line per value; a table gets the header row and aligned columns', () => {
+    const rows = [{ Name: 'a', Size: 1 }, { Name: 'longer', Size: 22 }];
+    expect(renderTemplate(parseTemplate('{{.Name}}={{.Size}}'), rows)).toBe('a=1\nlonger=22\n');
+    expect(renderTemplate(parseTemplate('table {{.Name}}\\t{{.Size}}'), rows, { Name: 'NAME', Size: 'SIZE' })).toBe('NAME     SIZE\na        1\nlonger   22\n');
+    expect(renderTemplate(parseTemplate('{{.Name}}'), [])).toBe('');
+  });
+
+  it("inspectOutput: docker's indented JSON array, or the template for each value", () => {
+    expect(inspectOutput([{ Id: 'x' }])).toBe('[\n    {\n        "Id": "x"\n    }\n]\n');
+    expect(inspectOutput([{ Id: 'x' }, { Id: 'y' }], parseTemplate('{{.Id}}'))).toBe('x\ny\n');
   });
 
   it('refuses what it does not know in one line naming the template', () => {
