@@ -1,32 +1,36 @@
 import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
-import { inspectContainer } from '../src/index.js';
-import { messageOf } from '../src/util/errors.js';
-import { parseTemplate } from '../src/cli/template.js';
+import { INSPECT_TYPES, inspectObject, type InspectType } from '../src/index.js';
+import { fail, messageOf } from '../src/util/errors.js';
+import { inspectOutput, parseTemplate } from '../src/cli/template.js';
 
 export default class Inspect extends TspodCommand {
-  static override description = 'display detailed information on one or more containers (JSON)';
+  static override description = 'display detailed information on containers, images, networks or volumes (JSON)';
   static override strict = false;
-  static override args = { container: Args.string({ required: true, description: 'container name or ID (prefix)' }) };
+  static override args = { name: Args.string({ required: true, description: 'container, image, network or volume name or ID (prefix)' }) };
   static override flags = {
-    format: Flags.string({ char: 'f', description: 'a Go template for each container: "{{.State.Status}}", "{{json .Mounts}}"' }),
+    format: Flags.string({ char: 'f', description: 'a Go template for each object: "{{.State.Status}}", "{{json .Mounts}}"' }),
+    type: Flags.string({ description: 'only this kind: container, image, network or volume (default: the first that has the name, in that order)' }),
   };
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Inspect);
+    const type = flags.type;
+    if (type !== undefined && !(INSPECT_TYPES as readonly string[]).includes(type)) {
+      throw fail('EINVAL', `"${type}" is not a valid value for --type: want ${INSPECT_TYPES.join(', ')}`);
+    }
     const template = flags.format !== undefined ? parseTemplate(flags.format) : undefined;
     const out: unknown[] = [];
     let failed = false;
     for (const ref of argv as string[]) {
       try {
-        out.push(await inspectContainer(this.roots(flags), ref));
+        out.push((await inspectObject(ref, { roots: this.roots(flags), type: type as InspectType | undefined })).value);
       } catch (err) {
         failed = true;
         process.stderr.write(`tspod: ${messageOf(err)}\n`);
       }
     }
-    if (template) for (const c of out) process.stdout.write(template.render(c) + '\n');
-    else process.stdout.write(JSON.stringify(out, null, 4) + '\n');
+    process.stdout.write(inspectOutput(out, template));
     if (failed) process.exitCode = 1;
   }
 }

@@ -115,7 +115,10 @@ export { restartContainer } from './container/restart.js';
 export { pauseContainer } from './container/pause.js';
 export { waitContainer } from './container/wait.js';
 export { inspectContainer, type ContainerSummary, type ListOptions } from './container/list.js';
-import { listContainers as listContainersIn, type ContainerSummary, type ListOptions } from './container/list.js';
+import { inspectContainer as inspectContainerIn, listContainers as listContainersIn, type ContainerSummary, type ListOptions } from './container/list.js';
+import { inspectImage as inspectImageIn } from './image-api.js';
+import { inspectNetwork as inspectNetworkIn } from './network-api.js';
+import { fail, TspodError as EngineError } from './util/errors.js';
 
 /** ps: the containers, reconciled with the truth; `run --rm` containers whose CLI was killed are removed first. */
 export async function listContainers(roots: EngineRoots = defaultRoots(), opts: ListOptions = {}): Promise<ContainerSummary[]> {
@@ -129,6 +132,46 @@ export async function listContainers(roots: EngineRoots = defaultRoots(), opts: 
     }));
   });
   return listContainersIn(roots, { ...opts, filters });
+}
+
+/** The kinds `docker inspect --type` takes, in the order docker tries them when no type is given. */
+export const INSPECT_TYPES = ['container', 'image', 'network', 'volume'] as const;
+export type InspectType = (typeof INSPECT_TYPES)[number];
+
+/**
+ * docker inspect: the object `ref` names, as its own inspect shows it. With `type`, only that kind
+ * (its own not-found error); without, the first kind that has it (a container, else an image, a network,
+ * a volume), and `no such object: REF` when none does. A name that cannot be of a kind (an image
+ * reference is no volume name) is simply not one of it; other errors (an ambiguous ID prefix) are reported.
+ */
+export async function inspectObject(ref: string, opts: { roots?: EngineRoots; type?: InspectType } = {}): Promise<{ type: InspectType; value: unknown }> {
+  const roots = opts.roots ?? defaultRoots();
+  const inspectors: Record<InspectType, () => Promise<unknown>> = {
+    container: () => inspectContainerIn(roots, ref),
+    image: async () => {
+      try {
+        return await inspectImageIn(ref, { roots });
+      } catch (err) {
+        // not a reference at all ("Foo"): in the search, simply not an image
+        if (!opts.type && err instanceof EngineError && err.code === 'EINVAL' && err.message.startsWith('invalid reference')) throw fail('ENOTFOUND', err.message);
+        throw err;
+      }
+    },
+    network: () => inspectNetworkIn(ref, { roots }),
+    volume: async () => {
+      if (!opts.type && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(ref)) throw fail('ENOTFOUND', `no such volume: ${ref}`);
+      return volumes.dockerVolume(await volumes.inspectVolume(roots, ref));
+    },
+  };
+  if (opts.type) return { type: opts.type, value: await inspectors[opts.type]() };
+  for (const type of INSPECT_TYPES) {
+    try {
+      return { type, value: await inspectors[type]() };
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  throw fail('ENOTFOUND', `no such object: ${ref}`);
 }
 export { containerLogs, type LogsOptions } from './container/logs.js';
 export { attachContainer, type AttachOptions, type AttachResult } from './container/attach.js';

@@ -31,7 +31,7 @@ describe.skipIf(gate)('run -d --rm and rm -v', () => {
     await until('the record to go', () => !records().includes(id) && !monitorOf(id));
     expect(snapshots()).not.toContain(id);
     expect(await volumes()).toEqual(before);
-    const gone = await s.t.run(['inspect', id]);
+    const gone = await s.t.run(['inspect', '--type', 'container', id]);
     expect(gone.code).not.toBe(0);
     expect(gone.stderr).toMatch(/no such container/);
   });

@@ -436,6 +436,58 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect((await t.run(['rm', cid])).code).toBe(0);
   }, 60_000);
 
+  it('inspect NAME falls back to an image, a network, a volume as docker does; --type; image and volume inspect -f', async () => {
+    const image = JSON.parse((await t.run(['image', 'inspect', 'busybox'])).stdout)[0];
+    expect(image.Id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const asImage = await inspect('busybox');
+    expect(asImage.Id).toBe(image.Id);
+    expect(asImage.RepoTags).toContain('busybox:latest');
+    for (const args of [['inspect', '-f', '{{.Id}}', 'busybox'], ['image', 'inspect', '-f', '{{.Id}}', 'busybox'], ['image', 'inspect', '--format', '{{.Id}}', 'busybox']]) {
+      const r = await t.run(args);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`${image.Id}\n`);
+    }
+    // a container of that name comes first; --type picks the kind
+    const c = await t.run(['create', '--network', 'none', '--name', 'busybox', 'busybox']);
+    expect(c.code, c.stderr).toBe(0);
+    const cid = c.stdout.trim();
+    created.add(cid);
+    expect((await t.run(['inspect', '-f', '{{.Id}} {{.State.Status}}', 'busybox'])).stdout).toBe(`${cid} created\n`);
+    expect((await t.run(['inspect', '--type', 'image', '-f', '{{.Id}}', 'busybox'])).stdout).toBe(`${image.Id}\n`);
+    expect((await t.run(['rm', cid])).code).toBe(0);
+    const noCtr = await t.run(['inspect', '--type', 'container', 'busybox']);
+    expect(noCtr.code).toBe(1);
+    expect(noCtr.stderr).toBe('tspod: no such container: busybox\n');
+
+    expect((await t.run(['volume', 'create', 'inspect-vol'])).code).toBe(0);
+    try {
+      const v = await t.run(['volume', 'inspect', '-f', '{{.Name}} {{.Driver}} {{.Scope}}', 'inspect-vol']);
+      expect(v.code, v.stderr).toBe(0);
+      expect(v.stdout).toBe('inspect-vol local local\n');
+      expect((await t.run(['volume', 'inspect', '--format', '{{json .Labels}}', 'inspect-vol'])).stdout).toBe('{}\n');
+      expect((await t.run(['inspect', '-f', '{{.Mountpoint}}', 'inspect-vol'])).stdout).toBe(join(t.root, 'volumes', 'inspect-vol', '_data') + '\n');
+      expect((await t.run(['inspect', '--type', 'volume', '-f', '{{.Name}}', 'inspect-vol'])).stdout).toBe('inspect-vol\n');
+      const missing = await t.run(['volume', 'inspect', '-f', '{{.Name}}', 'inspect-vol', 'no-such-vol']);
+      expect(missing.code).toBe(1);
+      expect(missing.stdout).toBe('inspect-vol\n');
+      expect(missing.stderr).toBe('tspod: no such volume: no-such-vol\n');
+    } finally {
+      expect((await t.run(['volume', 'rm', 'inspect-vol'])).code).toBe(0);
+    }
+    expect((await t.run(['inspect', '-f', '{{.name}}', 'bridge'])).stdout).toBe('bridge\n'); // the default network
+
+    // nothing of that name: one line naming it, exit 1; several names: the found ones are printed
+    const none = await t.run(['inspect', 'no-such-thing']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toBe('tspod: no such object: no-such-thing\n');
+    expect(JSON.parse(none.stdout)).toEqual([]);
+    const some = await t.run(['inspect', '-f', '{{.Id}}', 'no-such-thing', 'busybox:latest']);
+    expect([some.code, some.stdout, some.stderr]).toEqual([1, `${image.Id}\n`, 'tspod: no such object: no-such-thing\n']);
+    const badType = await t.run(['inspect', '--type', 'plugin', 'busybox']);
+    expect(badType.code).toBe(1);
+    expect(badType.stderr).toMatch(/^tspod: "plugin" is not a valid value for --type[^\n]*\n$/);
+  }, 60_000);
+
   it('--restart on-failure:N and always are carried by the monitor; stop ends them', async () => {
     const f = await runD('--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo run; exit 3');
     expect((await t.run(['wait', f])).stdout.trim()).toBe('3');
