@@ -1,7 +1,9 @@
 import { Args, Flags } from '@oclif/core';
+import { totalmem } from 'node:os';
 import { TspodCommand } from '../src/cli/base.js';
 import { containerStats, listContainers, type ContainerStats } from '../src/index.js';
-import { humanSize, table } from '../src/cli/format.js';
+import { STATS_HEADERS, STATS_TABLE, statsFields } from '../src/cli/format.js';
+import { parseTemplate, renderTemplate } from '../src/cli/template.js';
 
 export default class Stats extends TspodCommand {
   static override description = 'display resource usage statistics of containers (CPU, memory, pids, network, block I/O)';
@@ -9,23 +11,26 @@ export default class Stats extends TspodCommand {
   static override args = { container: Args.string({ required: false, description: 'container name or ID (prefix); default all running' }) };
   static override flags = {
     'no-stream': Flags.boolean({ description: 'print one sample and exit' }),
-    format: Flags.string({ description: '"json": one JSON object per line' }),
+    'no-trunc': Flags.boolean({ description: "don't truncate output" }),
+    format: Flags.string({ description: '"json": one JSON object per line; or a Go template with docker\'s fields: "{{.Name}} {{.CPUPerc}}", "table {{.Container}}\\t{{.MemUsage}}"' }),
   };
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Stats);
+    const json = flags.format === 'json';
+    // parsed before any sampling: a bad template is refused at once
+    const template = json ? undefined : parseTemplate(flags.format === undefined || flags.format === 'table' ? STATS_TABLE : flags.format);
     const roots = this.roots(flags);
-    const refs = (argv as string[]).length ? (argv as string[]) : (await listContainers(roots)).map((c) => c.id);
+    const given = argv as string[];
+    const refs = given.length ? given : (await listContainers(roots)).map((c) => c.id);
     for (;;) {
       const all: ContainerStats[] = [];
       for (const r of refs) all.push(await containerStats(roots, r));
-      if (flags.format === 'json') {
-        for (const s of all) process.stdout.write(JSON.stringify(s) + '\n');
+      if (template) {
+        const hostMemory = totalmem();
+        process.stdout.write(renderTemplate(template, all.map((s, i) => statsFields(s, { ref: given.length ? refs[i] : undefined, hostMemory, noTrunc: flags['no-trunc'] })), STATS_HEADERS));
       } else {
-        process.stdout.write(table(['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'NET I/O', 'BLOCK I/O', 'PIDS'], all.map((s) => [
-          s.id.slice(0, 12), s.name, `${s.cpuPercent.toFixed(2)}%`,
-          `${humanSize(s.memoryBytes)} / ${s.memoryLimitBytes !== undefined ? humanSize(s.memoryLimitBytes) : 'unlimited'}`,
-          `${humanSize(s.netRxBytes)} / ${humanSize(s.netTxBytes)}`, `${humanSize(s.blockReadBytes)} / ${humanSize(s.blockWriteBytes)}`, String(s.pids)])));
+        for (const s of all) process.stdout.write(JSON.stringify(s) + '\n');
       }
       if (flags['no-stream']) return;
     }

@@ -13,6 +13,60 @@ export function humanSize(bytes: number): string {
   return `${Number(v.toPrecision(3))}${units[i]}`;
 }
 
+/** go-units BytesSize: binary units with 4 significant digits ("1.5MiB", "7.775GiB"), as docker's memory columns. */
+export function bytesSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${Number(v.toPrecision(4))}${units[i]}`;
+}
+
+/** One sample of `tspod stats` (src/container/stats.ts ContainerStats). */
+export interface StatsSample {
+  id: string;
+  name: string;
+  cpuPercent: number;
+  memoryBytes: number;
+  memoryLimitBytes?: number;
+  pids: number;
+  netRxBytes: number;
+  netTxBytes: number;
+  blockReadBytes: number;
+  blockWriteBytes: number;
+}
+
+/**
+ * A stats sample as docker's `stats --format` fields: Container (the name or ID as given, else the short ID),
+ * Name, ID, CPUPerc, MemUsage, MemPerc, NetIO, BlockIO, PIDs, all strings worded as docker's. Without a
+ * memory limit the limit is the host's memory (`hostMemory`), as docker reports it.
+ */
+export function statsFields(s: StatsSample, opts: { ref?: string; hostMemory: number; noTrunc?: boolean }): Record<string, string> {
+  const limit = s.memoryLimitBytes ?? opts.hostMemory;
+  const id = opts.noTrunc ? s.id : s.id.slice(0, 12);
+  return {
+    Container: opts.ref ?? id,
+    Name: s.name,
+    ID: id,
+    CPUPerc: `${s.cpuPercent.toFixed(2)}%`,
+    MemUsage: `${bytesSize(s.memoryBytes)} / ${bytesSize(limit)}`,
+    MemPerc: `${(limit > 0 ? (s.memoryBytes / limit) * 100 : 0).toFixed(2)}%`,
+    NetIO: `${humanSize(s.netRxBytes)} / ${humanSize(s.netTxBytes)}`,
+    BlockIO: `${humanSize(s.blockReadBytes)} / ${humanSize(s.blockWriteBytes)}`,
+    PIDs: String(s.pids),
+  };
+}
+
+/** docker stats' default table and its column names. */
+export const STATS_TABLE = 'table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}';
+export const STATS_HEADERS: Record<string, string> = {
+  Container: 'CONTAINER', Name: 'NAME', ID: 'CONTAINER ID', CPUPerc: 'CPU %', MemUsage: 'MEM USAGE / LIMIT', MemPerc: 'MEM %',
+  NetIO: 'NET I/O', BlockIO: 'BLOCK I/O', PIDs: 'PIDS',
+};
+
 /** docker's "3 minutes ago" (CREATED columns); "N/A" without a valid time. */
 export function humanAge(iso: string | undefined, now = Date.now()): string {
   const t = iso ? Date.parse(iso) : NaN;

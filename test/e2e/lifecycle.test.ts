@@ -378,6 +378,19 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     const s = JSON.parse(stats.stdout.trim());
     expect(s.pids).toBe(1);
     expect(s.memoryBytes).toBeGreaterThan(0);
+    // docker's --format fields through the template engine; "table" as ps does
+    const tpl = await t.run(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}} {{.Container}} {{.ID}} {{.MemUsage}} {{.CPUPerc}}', 'later']);
+    expect(tpl.code, tpl.stderr).toBe(0);
+    expect(tpl.stdout).toMatch(new RegExp(`^later 1 later ${id.slice(0, 12)} [0-9.]+(B|KiB|MiB) / [0-9.]+(MiB|GiB|TiB) [0-9]+\\.[0-9]{2}%\n$`));
+    const st1 = (await t.run(['stats', '--no-stream', '--format', 'table {{.Name}}\\t{{.MemPerc}}\\t{{.NetIO}}', 'later'])).stdout.split('\n');
+    expect(st1[0]).toMatch(/^NAME {3,}MEM % {3,}NET I\/O$/);
+    expect(st1[1]).toMatch(/^later {3,}[0-9]+\.[0-9]{2}% {3,}0B \/ 0B$/); // --network none: no traffic
+    const dflt = (await t.run(['stats', '--no-stream', 'later'])).stdout.split('\n');
+    expect(dflt[0]).toMatch(/^CONTAINER ID {3,}NAME {3,}CPU % {3,}MEM USAGE \/ LIMIT {3,}MEM % {3,}NET I\/O {3,}BLOCK I\/O {3,}PIDS$/);
+    expect(dflt[1]).toMatch(new RegExp(`^${id.slice(0, 12)} {3,}later `));
+    const badTpl = await t.run(['stats', '--no-stream', '--format', '{{range .X}}', 'later']);
+    expect([badTpl.code, badTpl.stdout]).toEqual([1, '']);
+    expect(badTpl.stderr).toMatch(/^tspod: [^\n]*range[^\n]*\n$/);
     const top = await t.run(['top', 'later']);
     expect(top.stdout).toMatch(/sleep 1000/);
 

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { inspectOutput, parseTemplate, renderTemplate } from '../../../src/cli/template.js';
 import { humanDuration } from '../../../src/util/duration.js';
+import { bytesSize, STATS_HEADERS, STATS_TABLE, statsFields } from '../../../src/cli/format.js';
 import { TspodError } from '../../../src/util/errors.js';
 
 const inspect = { Id: 'abc', State: { Status: 'running', Pid: 42, Running: true, Error: null }, Config: { Cmd: ['sleep', '1'], Labels: { 'a.b': 'x' } } };
@@ -69,5 +70,27 @@ describe('humanDuration (docker go-units)', () => {
     expect([0, 999, 1 * s, 59 * s, 60 * s, 119 * s, 2 * m, 59 * m, 60 * m, 89 * m, 2 * h, 47 * h, 2 * d, 13 * d, 14 * d, 59 * d, 60 * d, 729 * d, 800 * d].map(humanDuration))
       .toEqual(['Less than a second', 'Less than a second', '1 second', '59 seconds', 'About a minute', 'About a minute', '2 minutes', '59 minutes',
         'About an hour', 'About an hour', '2 hours', '47 hours', '2 days', '13 days', '2 weeks', '8 weeks', '2 months', '24 months', '2 years']);
+  });
+});
+
+describe('stats --format fields', () => {
+  const sample = { id: 'a'.repeat(64), name: 'web', cpuPercent: 12.345, memoryBytes: 1.5 * 1024 * 1024, memoryLimitBytes: 64 * 1024 * 1024, pids: 3,
+    netRxBytes: 1234, netTxBytes: 0, blockReadBytes: 2_500_000, blockWriteBytes: 4096 };
+  it("words each field as docker does: binary memory, decimal I/O, two-decimal percentages", () => {
+    expect(statsFields(sample, { hostMemory: 8 * 1024 ** 3 })).toEqual({
+      Container: 'a'.repeat(12), Name: 'web', ID: 'a'.repeat(12), CPUPerc: '12.35%', MemUsage: '1.5MiB / 64MiB', MemPerc: '2.34%',
+      NetIO: '1.23kB / 0B', BlockIO: '2.5MB / 4.1kB', PIDs: '3',
+    });
+    expect(statsFields(sample, { ref: 'web', hostMemory: 0, noTrunc: true })).toMatchObject({ Container: 'web', ID: 'a'.repeat(64) });
+  });
+  it("without a memory limit, the host's memory is the limit", () => {
+    expect(statsFields({ ...sample, memoryLimitBytes: undefined }, { hostMemory: 3 * 1024 ** 3 })).toMatchObject({ MemUsage: '1.5MiB / 3GiB', MemPerc: '0.05%' });
+    expect(bytesSize(1023)).toBe('1023B');
+    expect(bytesSize(8_348_000_000)).toBe('7.775GiB');
+  });
+  it("the default table is docker's", () => {
+    const t = parseTemplate(STATS_TABLE);
+    expect(renderTemplate(t, [statsFields(sample, { hostMemory: 0 })], STATS_HEADERS).split('\n')[0]).toBe(
+      'CONTAINER ID   NAME   CPU %    MEM USAGE / LIMIT   MEM %   NET I/O       BLOCK I/O       PIDS');
   });
 });
