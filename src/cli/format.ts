@@ -1,43 +1,30 @@
 /** Output helpers shared by commands: docker-style sizes, ages and aligned tables. */
 import { humanDuration } from '../util/duration.js';
+import type { ContainerStats } from '../container/stats.js';
 
-export function humanSize(bytes: number): string {
-  // docker uses decimal units (go-units HumanSize) with 3 significant digits.
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+/** `bytes` in the largest of `units` (each `step` times the last) that keeps it ≥ 1, to `digits` significant digits. */
+function scaled(bytes: number, step: number, units: string[], digits: number): string {
   let v = bytes;
   let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
+  while (v >= step && i < units.length - 1) {
+    v /= step;
     i++;
   }
-  return `${Number(v.toPrecision(3))}${units[i]}`;
+  return `${Number(v.toPrecision(digits))}${units[i]}`;
+}
+
+/** go-units HumanSize: decimal units with 3 significant digits ("1.09MB"), as docker's sizes. */
+export function humanSize(bytes: number): string {
+  return scaled(bytes, 1000, ['B', 'kB', 'MB', 'GB', 'TB'], 3);
 }
 
 /** go-units BytesSize: binary units with 4 significant digits ("1.5MiB", "7.775GiB"), as docker's memory columns. */
 export function bytesSize(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
+  return scaled(bytes, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB'], 4);
 }
 
-/** One sample of `tspod stats` (src/container/stats.ts ContainerStats). */
-export interface StatsSample {
-  id: string;
-  name: string;
-  cpuPercent: number;
-  memoryBytes: number;
-  memoryLimitBytes?: number;
-  pids: number;
-  netRxBytes: number;
-  netTxBytes: number;
-  blockReadBytes: number;
-  blockWriteBytes: number;
-}
+/** One sample of `tspod stats` (a type only: src/cli does not load the engine). */
+export type StatsSample = ContainerStats;
 
 /**
  * A stats sample as docker's `stats --format` fields: Container (the name or ID as given, else the short ID),

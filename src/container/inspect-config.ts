@@ -7,6 +7,7 @@
  */
 import { hostname as hostHostname } from 'node:os';
 import type { ImageConfig } from '../oci/types.js';
+import type { NetworkRunOptions } from './network.js';
 import { mergeEnv } from '../runtime/spec.js';
 import { parsePublish } from '../runtime/network/ports.js';
 import { parseSize } from '../runtime/options.js';
@@ -44,7 +45,7 @@ export interface InspectHostConfig {
   PidsLimit: number | null;
 }
 
-export interface InspectConfigInput {
+export interface InspectConfigInput extends Pick<NetworkRunOptions, 'network' | 'publish' | 'publishAll' | 'dns' | 'dnsSearch' | 'dnsOptions' | 'addHosts'> {
   id: string;
   /** The user's environment: --env-file entries, then -e (as read, before the merge). */
   env: string[];
@@ -53,13 +54,6 @@ export interface InspectConfigInput {
   hostname?: string;
   user?: string;
   workdir?: string;
-  network?: string;
-  publish?: string[];
-  publishAll?: boolean;
-  dns?: string[];
-  dnsSearch?: string[];
-  dnsOptions?: string[];
-  addHosts?: string[];
   volumes?: string[];
   rm?: boolean;
   capAdd?: string[];
