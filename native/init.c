@@ -3,6 +3,10 @@
  * PID 1 of the container, starts the command as its child, forwards the signals it receives to it,
  * reaps every zombie that is re-parented to it, and exits with the command's status (128+N when
  * the command was killed by signal N). Usage: tspod-init -- COMMAND [ARG...]
+ *
+ * tspod-init --pause only waits until it is killed: the process that holds a stopped container's
+ * filesystem (its overlay and volumes, in a mount namespace of its own) while `tspod cp` copies
+ * through /proc/PID/root (src/container/cp.ts).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,6 +19,10 @@
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "--pause") == 0) {
+		for (;;)
+			pause();
+	}
 	int first = 1;
 	if (argc > 1 && strcmp(argv[1], "--") == 0)
 		first = 2;

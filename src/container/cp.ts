@@ -11,13 +11,21 @@
  * never writes through an existing directory tree: a new entry is created, an existing regular
  * file is replaced (O_NOFOLLOW), an existing directory or symlink at the target name is refused.
  */
+import { readFileSync } from 'node:fs';
 import { constants, cp, lstat, mkdir, open, readlink, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, join } from 'node:path';
 import type { EngineRoots } from '../state/paths.js';
-import { fail, isErrno } from '../util/errors.js';
+import { fail, isErrno, messageOf } from '../util/errors.js';
 import { containerStore, isActive, openCgroup } from './reconcile.js';
 import { freshRecord } from './list.js';
 import { withFrozen } from './freeze.js';
+import { loadPlan } from './start.js';
+import type { ContainerRecord, ContainerStore } from '../state/containers.js';
+import type { LaunchPlan } from '../runtime/plan.js';
+import { launch, launcherPath } from '../runtime/launcher.js';
+import { INIT_PATH_IN_CONTAINER, initBinaryPath } from '../runtime/options.js';
+import { MOUNT_POINT_FILES } from '../util/mount-points.js';
 
 /** The host path of container path `p` under `root` (/proc/PID/root), with no symlink left in it. */
 export async function resolveInRoot(root: string, p: string, followLast: boolean): Promise<string> {
@@ -42,7 +50,8 @@ export async function resolveInRoot(root: string, p: string, followLast: boolean
     }
     cur.push(c);
   }
-  return join(root, ...cur);
+  // the root itself with a trailing slash: /proc/PID/root is a symlink that lstat would not follow
+  return cur.length ? join(root, ...cur) : root + '/';
 }
 
 /** "NAME:PATH" → { container, path }; a host path otherwise. */
@@ -61,13 +70,94 @@ export async function copyFiles(roots: EngineRoots, src: string, dest: string): 
   }
   const ref = (s.container ?? d.container)!;
   const containers = containerStore(roots);
+  const copy = (root: string) => (s.container !== undefined ? copyOut(root, s.path, d.path) : copyIn(root, s.path, d.path));
   const rec = await freshRecord(containers, await containers.find(ref));
-  if (!isActive(rec) || !rec.pid) throw fail('ESTATE', `cp: container ${ref} is not running (tspod cp works on running containers)`);
+  if (!isActive(rec) || !rec.pid) {
+    // A created or stopped container: its filesystem is held by a process of tspod's (holdFilesystem),
+    // under the container's lock so that no start runs meanwhile.
+    const { rec: locked, release } = await containers.lock(rec.id);
+    try {
+      if (!isActive(await freshRecord(containers, locked))) return await holdFilesystem(containers, locked, copy);
+    } finally {
+      release();
+    }
+    return copyFiles(roots, src, dest); // started meanwhile
+  }
   const cg = await openCgroup(rec);
   if (!cg) throw fail('ESTATE', `cp: container ${ref}: its cgroup is gone`);
   const root = `/proc/${rec.pid}/root`;
-  const copy = () => (s.container !== undefined ? copyOut(root, s.path, d.path) : copyIn(root, s.path, d.path));
-  await (rec.state === 'paused' ? copy() : withFrozen(containers.containerDir(rec.id), cg, copy));
+  await (rec.state === 'paused' ? copy(root) : withFrozen(containers.containerDir(rec.id), cg, () => copy(root)));
+}
+
+const HOLDER_IN_CONTAINER = '/dev/.tspod-init';
+
+function cmdlineOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return undefined; // gone
+  }
+}
+
+/**
+ * Runs `fn` with the root of a stopped container's filesystem as a running container sees it: the overlay of
+ * its saved plan and its bind mounts (volumes, -v) mounted in a new mount namespace by the launcher, whose
+ * init pauses (tspod-init --pause, bound on a /dev tmpfs so that nothing is written into the container for
+ * it). `fn` gets /proc/PID/root. The holder is killed after, and with tspod if tspod dies (the launcher's
+ * parent-death signals): the mounts never outlive the copy.
+ */
+async function holdFilesystem<T>(containers: ContainerStore, rec: ContainerRecord, fn: (root: string) => Promise<T>): Promise<T> {
+  let plan: LaunchPlan;
+  try {
+    plan = await loadPlan(containers, rec.id);
+  } catch (err) {
+    throw fail('ESTATE', `cp: container ${rec.name} has no saved filesystem plan: ${messageOf(err)}`, err);
+  }
+  const etcFiles = new Set(MOUNT_POINT_FILES.map((f) => '/' + f));
+  const holder: LaunchPlan = {
+    rootfs: plan.rootfs,
+    namespaces: ['mount'],
+    premounts: plan.premounts,
+    mounts: [
+      { source: 'tmpfs', destination: '/dev', type: 'tmpfs', flags: ['nosuid'], data: 'mode=755,size=1m' },
+      { source: initBinaryPath(launcherPath()), destination: HOLDER_IN_CONTAINER, type: 'bind', flags: ['bind', 'ro'] },
+      ...plan.mounts.filter((m) => m.type === 'bind' && !etcFiles.has(m.destination) && m.destination !== INIT_PATH_IN_CONTAINER && !m.destination.startsWith('/dev/')),
+    ],
+    devices: [], symlinks: [], maskedPaths: [], readonlyPaths: [],
+    readonlyRootfs: plan.readonlyRootfs,
+    cwd: '/',
+    env: [],
+    args: [HOLDER_IN_CONTAINER, '--pause'],
+    user: { uid: 0, gid: 0, additionalGids: [] },
+    rlimits: [],
+    noNewPrivileges: true,
+    sync: false,
+  };
+  let pid = 0;
+  const ended = launch(holder, { stdio: ['ignore', 'ignore', 'inherit'], forwardSignals: false, onPid: (p) => { pid = p; } });
+  ended.catch(() => {}); // awaited below
+  try {
+    // ready once the init has exec'd the holder: its mounts are all made
+    const want = `${HOLDER_IN_CONTAINER}\0--pause\0`;
+    for (let i = 0; ; i++) {
+      const done = await Promise.race([ended.then(() => true, () => true), sleep(Math.min(1 + i, 20)).then(() => false)]);
+      if (done) {
+        await ended; // its error: a mount that failed
+        throw fail('ELAUNCH', `cp: container ${rec.name}: its filesystem holder ended at once`);
+      }
+      if (pid && cmdlineOf(pid) === want) break;
+    }
+    return await fn(`/proc/${pid}/root`);
+  } finally {
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await ended.catch(() => {});
+  }
 }
 
 async function copyOut(root: string, cpath: string, host: string): Promise<void> {

@@ -1,7 +1,7 @@
 // Issue 7 end to end: detached containers under tspod-monitor, as a user drives them with the CLI,
 // against the real fixture registry, real namespaces, OverlayFS and cgroups.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
@@ -606,6 +606,47 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(dash.stderr).toContain('"-" (a tar archive on stdin or stdout) is not supported');
     expect((await t.run(['ps', '-a', '--filter', 'status=bogus'])).stderr.trim()).toMatch(/^tspod: invalid filter "status=bogus": a status is one of created, /);
     expect((await t.run(['rm', '-f', 'files'])).code).toBe(0);
+  }, 60_000);
+
+  it('cp into a created container and out of an exited one (volumes too, symlinks kept inside); a SIGKILLed cp leaves no holder', async () => {
+    const holders = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p) && (() => {
+      try { return readFileSync(`/proc/${p}/cmdline`, 'latin1') === '/dev/.tspod-init\0--pause\0'; } catch { return false; }
+    })());
+    const host = join(t.root, '..', 'cp-stopped');
+    mkdirSync(host, { recursive: true });
+    writeFileSync(join(host, 'in.txt'), 'into a created container\n');
+    const c = await t.run(['create', '--name', 'cpstop', '--network', 'none', '-v', 'cpvol:/vol', 'busybox', 'sh', '-c',
+      'cat /in.txt /vol/in.txt; ln -s / /up; ln -s /etc/passwd /pw; echo out > /made']);
+    expect(c.code, c.stderr).toBe(0);
+    created.add(c.stdout.trim());
+    expect((await t.run(['cp', join(host, 'in.txt'), 'cpstop:/'])).code).toBe(0);
+    expect((await t.run(['cp', join(host, 'in.txt'), 'cpstop:/vol/in.txt'])).code).toBe(0);
+    const started = await t.run(['start', '-a', 'cpstop']);
+    expect([started.code, started.stdout]).toEqual([0, 'into a created container\ninto a created container\n']);
+    // out of the exited container: a file, a symlink copied as a symlink
+    expect((await t.run(['cp', 'cpstop:/made', join(host, 'made')])).code).toBe(0);
+    expect(readFileSync(join(host, 'made'), 'utf8')).toBe('out\n');
+    expect((await t.run(['cp', 'cpstop:/pw', join(host, 'pw')])).code).toBe(0);
+    expect(readlinkSync(join(host, 'pw'))).toBe('/etc/passwd');
+    // in through the container's symlink to "/": the container's root, never the host's
+    expect((await t.run(['cp', join(host, 'in.txt'), 'cpstop:/up/escaped.txt'])).code).toBe(0);
+    expect(existsSync('/escaped.txt')).toBe(false);
+    expect((await t.run(['cp', 'cpstop:/escaped.txt', join(host, 'back.txt')])).code).toBe(0);
+    expect(readFileSync(join(host, 'back.txt'), 'utf8')).toBe('into a created container\n');
+    const missing = await t.run(['cp', 'cpstop:/nope', host]);
+    expect([missing.code, missing.stderr]).toEqual([1, 'tspod: cp: could not find /nope in the container\n']);
+    expect(holders()).toEqual([]);
+
+    // SIGKILL of the CLI while it holds the filesystem: the holder goes with it, and the container starts
+    writeFileSync(join(host, 'big'), Buffer.alloc(256 * 1024 * 1024));
+    const child = spawn(process.execPath, [TSPOD_BIN, 'cp', join(host, 'big'), 'cpstop:/big'], { env: t.env, stdio: 'ignore' });
+    await until('the holder', () => holders().length > 0, 10_000);
+    child.kill('SIGKILL');
+    await until('the holder to go', () => holders().length === 0, 5_000);
+    const again = await t.run(['start', '-a', 'cpstop']);
+    expect(again.code, again.stderr).toBe(0);
+    expect((await t.run(['rm', '-v', 'cpstop'])).code).toBe(0);
+    expect((await t.run(['volume', 'rm', 'cpvol'])).code).toBe(0);
   }, 60_000);
 
   it('container prune and system prune remove stopped containers only', async () => {
