@@ -253,6 +253,10 @@ export class RegistryClient {
           continue;
         }
         if (!ep.mirror) {
+          if (mirrorErrors.length > 0 && err instanceof TspodError && err.code === 'ENETWORK') {
+            // the registry is out of reach (no Docker Hub here): what the mirrors said is the news, so it leads
+            throw fail(err.code, `${what}: the mirrors answered ${mirrorErrors.join('; ')}; ${ep.origin} could not be reached: ${err.message.replace(`${what}: `, '')}`, err);
+          }
           if (mirrorErrors.length > 0 && err instanceof TspodError) {
             // keep the upstream's code; mention the mirrors so a misconfiguration is visible
             throw fail(err.code, `${err.message} (mirrors failed too: ${mirrorErrors.join('; ')})`, err);
