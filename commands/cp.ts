@@ -3,7 +3,7 @@ import { TspodCommand } from '../src/cli/base.js';
 import { copyFiles } from '../src/index.js';
 
 export default class Cp extends TspodCommand {
-  static override description = 'copy files between a running container and the host (CONTAINER:PATH HOSTPATH, or HOSTPATH CONTAINER:PATH)';
+  static override description = 'copy files between a container (running, created or stopped) and the host: CONTAINER:PATH HOSTPATH, or HOSTPATH CONTAINER:PATH; SRC/. copies the contents of a directory';
   static override args = {
     src: Args.string({ required: true, description: 'CONTAINER:PATH or host path' }),
     dest: Args.string({ required: true, description: 'host path or CONTAINER:PATH' }),

@@ -1,10 +1,10 @@
 // Issue 7 end to end: detached containers under tspod-monitor, as a user drives them with the CLI,
 // against the real fixture registry, real namespaces, OverlayFS and cgroups.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { startFixtureRegistry, type FixtureRegistry } from '../support/registry.js';
 import { tspodEnv, TSPOD_BIN, type TspodEnv } from '../support/tspod.js';
 import { isRoot, haveOverlay } from '../support/caps.js';
@@ -600,7 +600,9 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     // bad input: one line naming the container path (not the host's /proc/PID/root/…); "-" is refused, not a file named "-"
     const noDir = await t.run(['cp', join(host, 'hello'), 'files:/nonexistdir/sub/']);
     expect(noDir.code).toBe(1);
-    expect(noDir.stderr.trim()).toBe('tspod: cp: /nonexistdir/sub/: no such directory in the container');
+    expect(noDir.stderr.trim()).toBe('tspod: cp: the destination directory /nonexistdir/sub/ does not exist in the container');
+    const noParent = await t.run(['cp', join(host, 'hello'), 'files:/nonexistdir/sub']);
+    expect([noParent.code, noParent.stderr]).toEqual([1, 'tspod: cp: /nonexistdir/sub: no such directory in the container\n']);
     const dash = await t.run(['cp', 'files:/new.txt', '-'], {});
     expect(dash.code).toBe(1);
     expect(dash.stderr).toContain('"-" (a tar archive on stdin or stdout) is not supported');
@@ -636,6 +638,38 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     const missing = await t.run(['cp', 'cpstop:/nope', host]);
     expect([missing.code, missing.stderr]).toEqual([1, 'tspod: cp: could not find /nope in the container\n']);
     expect(holders()).toEqual([]);
+
+    // docker cp's rules: a directory merges into an existing one (twice is fine), "SRC/." copies the contents
+    // both ways, a trailing "/" on the destination wants a directory; symlinks come as symlinks; mode and mtime kept
+    const tree = join(host, 'tree');
+    mkdirSync(join(tree, 'sub'), { recursive: true });
+    writeFileSync(join(tree, 'sub', 'f'), 'f1\n', { mode: 0o751 });
+    utimesSync(join(tree, 'sub', 'f'), new Date('2020-01-02T03:04:05Z'), new Date('2020-01-02T03:04:05Z'));
+    symlinkSync('/etc/passwd', join(tree, 'link'));
+    const ok = async (args: string[]) => { const r = await t.run(args); expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0); };
+    await ok(['cp', tree, 'cpstop:/']);
+    writeFileSync(join(tree, 'sub', 'g'), 'g\n');
+    await ok(['cp', tree, 'cpstop:/']); // merged: f stays, g added
+    await ok(['cp', `${tree}/.`, 'cpstop:/flat']); // a new directory with the contents
+    const back = join(host, 'back');
+    mkdirSync(back);
+    await ok(['cp', 'cpstop:/tree/.', back]); // the contents into an existing directory
+    expect(readdirSync(back).sort()).toEqual(['link', 'sub']);
+    expect(readFileSync(join(back, 'sub', 'g'), 'utf8')).toBe('g\n');
+    expect(readlinkSync(join(back, 'link'))).toBe('/etc/passwd');
+    const f = statSync(join(back, 'sub', 'f'));
+    expect([f.mode & 0o777, f.mtime.toISOString()]).toEqual([0o751, '2020-01-02T03:04:05.000Z']);
+    await ok(['cp', 'cpstop:/flat/sub/f', join(host, 'f-again')]);
+    expect(readFileSync(join(host, 'f-again'), 'utf8')).toBe('f1\n');
+    const notDir = await t.run(['cp', join(tree, 'sub', 'g'), 'cpstop:/flat/sub/f/']);
+    expect([notDir.code, notDir.stderr]).toEqual([1, 'tspod: cp: /flat/sub/f/ is not a directory in the container\n']);
+    const noDest = await t.run(['cp', join(tree, 'sub', 'g'), 'cpstop:/no-such-dir/']);
+    expect([noDest.code, noDest.stderr]).toEqual([1, 'tspod: cp: the destination directory /no-such-dir/ does not exist in the container\n']);
+    // a FIFO is refused before anything is written
+    execFileSync('mkfifo', [join(host, 'fifo')]);
+    const fifo = await t.run(['cp', join(host, 'fifo'), 'cpstop:/fifo']);
+    expect([fifo.code, fifo.stderr]).toEqual([1, `tspod: cp: ${join(host, 'fifo')} is a FIFO: only files, directories and symlinks are copied\n`]);
+    expect((await t.run(['cp', 'cpstop:/fifo', host])).code).toBe(1);
 
     // SIGKILL of the CLI while it holds the filesystem: the holder goes with it, and the container starts
     writeFileSync(join(host, 'big'), Buffer.alloc(256 * 1024 * 1024));
