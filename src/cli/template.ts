@@ -69,6 +69,7 @@ function parseAction(body: string, source: string): Action {
   const words = body.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? [];
   const fn = words.length > 1 ? words[0]! : 'value';
   const args = words.length > 1 ? words.slice(1) : words;
+  if (CONTROL.includes(words[0]!)) throw invalid(source, `"${words[0]}": actions such as range, if, with are not supported (tspod knows fields and json, upper, lower, index; {{json .X}} gives the whole value)`);
   if (!(FUNCTIONS as readonly string[]).includes(fn) || fn === 'value' && words.length > 1) throw invalid(source, `the function "${fn}" (tspod knows json, upper, lower, index)`);
   const path = args[0];
   if (path === undefined || !/^\.([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$/.test(path)) throw invalid(source, `"${body}" (want .Field.Sub, or a function and one)`);
@@ -90,12 +91,17 @@ function call(a: Action & { kind: 'call' }, data: unknown): string {
   return a.fn === 'upper' ? s.toUpperCase() : a.fn === 'lower' ? s.toLowerCase() : s;
 }
 
+/** Go's %v as docker prints a value: a list as [a b], an object as map[k:v …] with its keys sorted. */
 function show(v: unknown): string {
   if (v === undefined) return '<no value>';
   if (v === null) return '<nil>';
-  if (typeof v === 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(show).join(' ')}]`;
+  if (typeof v === 'object') return `map[${Object.keys(v).sort().map((k) => `${k}:${show((v as Record<string, unknown>)[k])}`).join(' ')}]`;
   return String(v);
 }
+
+/** Go template actions tspod does not implement: named in the error, not taken for unknown functions. */
+const CONTROL = ['range', 'if', 'with', 'else', 'end', 'define', 'template', 'block', 'len', 'printf', 'print', 'println', 'eq', 'ne', 'not', 'and', 'or'];
 
 function invalid(source: string, what: string) {
   return fail('EINVAL', `invalid --format template ${JSON.stringify(source)}: ${what}`);

@@ -82,6 +82,12 @@ function ancestorMatches(rec: ContainerRecord, value: string): boolean {
   return (hex !== undefined && rec.imageId.replace(/^sha256:/, '').startsWith(hex)) || rec.image === value;
 }
 
+/** docker's RestartPolicy: "on-failure:3" is { Name: "on-failure", MaximumRetryCount: 3 }. */
+function restartPolicyOf(policy: string | undefined): { Name: string; MaximumRetryCount: number } {
+  const [name = 'no', max] = (policy ?? 'no').split(':');
+  return { Name: name, MaximumRetryCount: max === undefined ? 0 : Number(max) };
+}
+
 export function summary(rec: ContainerRecord): ContainerSummary {
   return {
     id: rec.id,
@@ -144,9 +150,11 @@ export async function inspectContainer(roots: EngineRoots, ref: string): Promise
     LogPath: logPath(dir),
     HostConfig: {
       ...rec.hostConfig,
-      RestartPolicy: { Name: rec.restartPolicy ?? 'no' },
+      RestartPolicy: restartPolicyOf(rec.restartPolicy),
       CgroupParent: rec.cgroupParent ?? '',
       Memory: rec.limits?.memoryBytes ?? 0,
+      // docker's: 0 when not set (the runtime's default, twice Memory, applies)
+      MemorySwap: rec.limits?.memorySwapBytes ?? 0,
     },
     Config: {
       // Records written before Config was kept: the command line as the record has it.

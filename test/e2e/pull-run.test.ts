@@ -147,6 +147,10 @@ describe.skipIf(gate)('pull and run end to end', () => {
     const r = await sh('cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.swap.max', '-m', '32m', '--memory-swap', '48m');
     expect(r.code, r.stderr).toBe(0);
     expect(['50331648', '16777216']).toContain(r.stdout.trim());
+    const c = await t.run(['create', '--name', 'swapped', '-m', '32m', '--memory-swap', '48m', 'busybox', 'true']);
+    expect(c.code, c.stderr).toBe(0);
+    expect((await t.run(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}', 'swapped'])).stdout).toBe('33554432 50331648\n');
+    expect((await t.run(['rm', 'swapped'])).code).toBe(0);
   });
 
   it('mounts /sys/fs/cgroup read-only with the container\'s own cgroup as the root, as docker does', async () => {

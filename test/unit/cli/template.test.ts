@@ -10,6 +10,8 @@ const inspect = { Id: 'abc', State: { Status: 'running', Pid: 42, Running: true,
 describe('--format templates', () => {
   it('renders fields, nested fields, json, upper/lower, index, and the whole value', () => {
     expect(parseTemplate('{{.State.Status}} {{.State.Pid}} {{.State.Running}}').render(inspect)).toBe('running 42 true');
+    // Go's %v, as docker prints them: a list as [a b], a map as map[k:v] (keys sorted), null as <nil>
+    expect(parseTemplate('{{.Config.Cmd}} {{.Config.Labels}} {{.State.Error}} {{.Nope}}').render(inspect)).toBe('[sleep 1] map[a.b:x] <nil> <no value>');
     expect(parseTemplate('{{json .Config.Cmd}}|{{json .}}').render({ Config: { Cmd: ['a'] } })).toBe('["a"]|{"Config":{"Cmd":["a"]}}');
     expect(parseTemplate('{{upper .Id}}-{{lower .State.Status}}').render({ Id: 'abc', State: { Status: 'RUNNING' } })).toBe('ABC-running');
     expect(parseTemplate('{{index .Config.Labels "a.b"}}').render(inspect)).toBe('x');
@@ -48,7 +50,8 @@ describe('--format templates', () => {
       ['{{Names}}', '"Names"'],
       ['{{index .X}}', 'want index .Map "key"'],
       ['{{json .A .B}}', 'one argument'],
-      ['{{range .X}}{{end}}', 'the function "range"'],
+      ['{{range .X}}{{end}}', '"range": actions such as range, if, with are not supported'],
+      ['{{if .X}}y{{end}}', '"if": actions such as range'],
     ] as const) {
       let err: unknown;
       try {
