@@ -117,7 +117,7 @@ export { waitContainer } from './container/wait.js';
 export { inspectContainer, type ContainerSummary, type ListOptions } from './container/list.js';
 import { inspectContainer as inspectContainerIn, listContainers as listContainersIn, type ContainerSummary, type ListOptions } from './container/list.js';
 import { inspectImage as inspectImageIn } from './image-api.js';
-import { inspectNetwork as inspectNetworkIn } from './network-api.js';
+import { dockerNetwork, inspectNetwork as inspectNetworkIn } from './network-api.js';
 import { fail, TspodError as EngineError } from './util/errors.js';
 
 /** ps: the containers, reconciled with the truth; `run --rm` containers whose CLI was killed are removed first. */
@@ -157,7 +157,7 @@ export async function inspectObject(ref: string, opts: { roots?: EngineRoots; ty
         throw err;
       }
     },
-    network: () => inspectNetworkIn(ref, { roots }),
+    network: async () => dockerNetwork(await inspectNetworkIn(ref, { roots })),
     volume: async () => {
       if (!opts.type && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(ref)) throw fail('ENOTFOUND', `no such volume: ${ref}`);
       return volumes.dockerVolume(await volumes.inspectVolume(roots, ref));

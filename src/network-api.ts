@@ -43,3 +43,25 @@ export async function connectNetwork(network: string, container: string, opts: C
 export async function disconnectNetwork(network: string, container: string, opts: Common = {}): Promise<void> {
   return disconnectContainer(opts.roots ?? defaultRoots(), container, network);
 }
+
+/** A network as `docker network inspect` shows it (names and shape of docker's API; tspod's bridge driver only). */
+export function dockerNetwork(n: NetworkSummary): Record<string, unknown> {
+  const prefix = n.subnet.split('/')[1] ?? '32';
+  return {
+    Name: n.name,
+    Id: n.id,
+    Created: n.created,
+    Scope: 'local',
+    Driver: n.driver,
+    EnableIPv6: false,
+    IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
+    Internal: false,
+    Attachable: false,
+    Ingress: false,
+    ConfigFrom: { Network: '' },
+    ConfigOnly: false,
+    Containers: Object.fromEntries(n.containers.map((c) => [c.id, { Name: c.name, EndpointID: '', MacAddress: c.mac, IPv4Address: `${c.ip}/${prefix}`, IPv6Address: '' }])),
+    Options: { 'com.docker.network.bridge.name': n.bridge },
+    Labels: {},
+  };
+}

@@ -1,16 +1,31 @@
-import { Args } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../../src/cli/base.js';
-import { inspectNetwork } from '../../src/index.js';
+import { dockerNetwork, inspectNetwork } from '../../src/index.js';
+import { messageOf } from '../../src/util/errors.js';
+import { inspectOutput, parseTemplate } from '../../src/cli/template.js';
 
 export default class NetworkInspect extends TspodCommand {
-  static override description = 'show a network as JSON: subnet, gateway, bridge and the containers on it';
+  static override description = 'display detailed information on one or more networks (JSON, as docker network inspect)';
   static override strict = false;
   static override args = { name: Args.string({ required: true, description: 'network name or id' }) };
+  static override flags = {
+    format: Flags.string({ char: 'f', description: 'a Go template for each network: "{{.Name}}", "{{json .IPAM.Config}}"' }),
+  };
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(NetworkInspect);
-    const out = [];
-    for (const n of argv as string[]) out.push(await inspectNetwork(n, { roots: this.roots(flags) }));
-    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    const template = flags.format !== undefined ? parseTemplate(flags.format) : undefined;
+    const out: unknown[] = [];
+    let failed = false;
+    for (const n of argv as string[]) {
+      try {
+        out.push(dockerNetwork(await inspectNetwork(n, { roots: this.roots(flags) })));
+      } catch (err) {
+        failed = true;
+        process.stderr.write(`tspod: ${messageOf(err)}\n`);
+      }
+    }
+    process.stdout.write(inspectOutput(out, template));
+    if (failed) process.exitCode = 1;
   }
 }

@@ -487,7 +487,7 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     } finally {
       expect((await t.run(['volume', 'rm', 'inspect-vol'])).code).toBe(0);
     }
-    expect((await t.run(['inspect', '-f', '{{.name}}', 'bridge'])).stdout).toBe('bridge\n'); // the default network
+    expect((await t.run(['inspect', '-f', '{{.Name}} {{.Driver}}', 'bridge'])).stdout).toBe('bridge bridge\n'); // the default network, as docker shows it
 
     // nothing of that name: one line naming it, exit 1; several names: the found ones are printed
     const none = await t.run(['inspect', 'no-such-thing']);

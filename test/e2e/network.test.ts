@@ -146,9 +146,14 @@ describe.skipIf(gate)('bridge networking end to end', () => {
     expect(la.ip).toMatch(/^10\.89\.0\.\d+$/);
     expect(strayLinks()).toEqual(expect.arrayContaining(['tspod0', la.hostVeth]));
 
-    const inspect = JSON.parse((await t.run(['network', 'inspect', 'bridge'])).stdout) as { bridge: string; subnet: string; gateway: string; containers: { name: string; ip: string }[] }[];
-    expect(inspect[0]).toMatchObject({ bridge: 'tspod0', subnet: '10.89.0.0/24', gateway: '10.89.0.1' });
-    expect(inspect[0]!.containers).toEqual([expect.objectContaining({ name: 'net-a', ip: la.ip })]);
+    // docker network inspect's shape, and -f on it
+    const inspect = JSON.parse((await t.run(['network', 'inspect', 'bridge'])).stdout) as Record<string, unknown>[];
+    expect(inspect[0]).toMatchObject({ Name: 'bridge', Driver: 'bridge', Scope: 'local', IPAM: { Config: [{ Subnet: '10.89.0.0/24', Gateway: '10.89.0.1' }] },
+      Options: { 'com.docker.network.bridge.name': 'tspod0' } });
+    expect(Object.values(inspect[0]!.Containers as object)).toEqual([expect.objectContaining({ Name: 'net-a', IPv4Address: `${la.ip}/24` })]);
+    expect((await t.run(['network', 'inspect', '-f', '{{.Name}} {{.Driver}} {{json .IPAM.Config}}', 'bridge'])).stdout)
+      .toBe('bridge bridge [{"Subnet":"10.89.0.0/24","Gateway":"10.89.0.1"}]\n');
+    expect((await t.run(['inspect', '--type', 'network', '-f', '{{.Scope}}', 'bridge'])).stdout).toBe('local\n');
 
     const b = await t.run(['run', '--rm', '--name', 'net-b', 'busybox', 'sh', '-c',
       `ip -4 -o addr show eth0; cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu; ip route; ping -c1 -W3 ${la.ip} >/dev/null && echo peer-ok; ping -c1 -W3 10.89.0.1 >/dev/null && echo gw-ok`]);
