@@ -12,12 +12,16 @@ export default class Ps extends TspodCommand {
     filter: Flags.string({ char: 'f', multiple: true, description: 'filter: id=, name=, status=, ancestor=, exited=' }),
     format: Flags.string({ description: '"json": one JSON object per line; or a Go template: "{{.Names}} {{.Status}}", "table {{.ID}}\\t{{.Image}}"' }),
     'no-trunc': Flags.boolean({ description: "don't truncate output" }),
+    last: Flags.integer({ char: 'n', description: 'show the N last created containers (all states)', min: 0 }),
+    latest: Flags.boolean({ char: 'l', description: 'show the latest created container (all states)' }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Ps);
     const template = flags.format && flags.format !== 'json' && flags.format !== 'table' ? parseTemplate(flags.format) : undefined;
-    const list = await listContainers(this.roots(flags), { all: flags.all, filters: flags.filter });
+    const last = flags.latest ? 1 : flags.last;
+    // docker: -n/-l imply -a; the list is newest first
+    const list = (await listContainers(this.roots(flags), { all: flags.all || last !== undefined, filters: flags.filter })).slice(0, last);
     const id = (s: string) => (flags['no-trunc'] ? s : s.slice(0, 12));
     if (flags.quiet) {
       for (const c of list) process.stdout.write(id(c.id) + '\n');

@@ -11,7 +11,6 @@ import type { NetworkRunOptions } from './network.js';
 import { mergeEnv } from '../runtime/spec.js';
 import { parsePublish } from '../runtime/network/ports.js';
 import { parseSize } from '../runtime/options.js';
-import { parseCpus } from '../runtime/cgroups/index.js';
 
 /** The part of docker's Config that comes from the image and the run options (Tty, OpenStdin, Labels are elsewhere). */
 export interface InspectConfig {
@@ -103,11 +102,8 @@ export function portBindings(publish: string[] = []): Record<string, PortBinding
 }
 
 export function inspectHostConfig(o: InspectConfigInput): InspectHostConfig {
-  let nanoCpus = 0;
-  if (o.cpus !== undefined) {
-    parseCpus(o.cpus); // refuses what run refuses
-    nanoCpus = Math.round(Number(o.cpus.trim()) * 1e9); // docker's cli: cpus × 1e9
-  }
+  // docker's cli: cpus × 1e9; 0 is no limit (run's checks have refused anything else invalid)
+  const nanoCpus = o.cpus === undefined ? 0 : Math.round(Number(o.cpus.trim()) * 1e9);
   return {
     Binds: nullIfEmpty(o.volumes),
     NetworkMode: o.network ?? 'bridge',

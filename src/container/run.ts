@@ -241,7 +241,8 @@ export function parseLimits(opts: Pick<RunOptions, 'memory' | 'memorySwap' | 'cp
       throw fail('EINVAL', `invalid --memory-swap "${opts.memorySwap}": it is memory plus swap, so at least --memory ${opts.memory}`);
     }
   }
-  if (opts.cpus !== undefined) {
+  // docker: --cpus 0 is no limit
+  if (opts.cpus !== undefined && !/^\s*0*(\.0*)?\s*$/.test(opts.cpus)) {
     const { quotaUs, periodUs } = parseCpus(opts.cpus);
     const host = availableParallelism();
     if (quotaUs > host * periodUs) throw fail('EINVAL', `invalid --cpus "${opts.cpus}": the range is 0.01 to ${host}.00, as there are only ${host} CPUs available`);
@@ -249,8 +250,9 @@ export function parseLimits(opts: Pick<RunOptions, 'memory' | 'memorySwap' | 'cp
     limits.cpuPeriodUs = periodUs;
   }
   if (opts.pidsLimit !== undefined) {
-    if (!Number.isInteger(opts.pidsLimit) || opts.pidsLimit === 0 || opts.pidsLimit < -1) {
-      throw fail('EINVAL', `invalid --pids-limit "${opts.pidsLimit}": want a positive number, or -1 for unlimited`);
+    // docker: 0 and -1 are unlimited
+    if (!Number.isInteger(opts.pidsLimit) || opts.pidsLimit < -1) {
+      throw fail('EINVAL', `invalid --pids-limit "${opts.pidsLimit}": want a positive number, or 0 or -1 for unlimited`);
     }
     if (opts.pidsLimit > 0) limits.pidsLimit = opts.pidsLimit;
   }

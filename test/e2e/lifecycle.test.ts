@@ -115,6 +115,7 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(tbl[0]).toMatch(/^NAMES {3,}STATUS$/);
     expect(tbl[1]).toMatch(/^loop {3,}Up /);
     expect((await t.run(['inspect', '-f', '{{.State.Pid}} {{json .State.Running}}', 'loop'])).stdout).toBe(`${pid} true\n`);
+    expect((await t.run(['ps', '-l', '--format', '{{.Names}}'])).stdout).toBe('loop\n'); // the latest created
     // ancestor= as docker normalises it: short name, with tag, full name, image ID prefix; another image does not match
     const imageId = (info.Image as string).replace(/^sha256:/, '');
     for (const a of ['busybox', 'busybox:latest', 'docker.io/library/busybox', imageId.slice(0, 12), `sha256:${imageId}`]) {

@@ -138,6 +138,9 @@ describe.skipIf(gate)('pull and run end to end', () => {
     const n = availableParallelism();
     const many = await sh('true', '--cpus', String(n + 1));
     expect([many.code, many.stderr]).toEqual([125, `tspod: invalid --cpus "${n + 1}": the range is 0.01 to ${n}.00, as there are only ${n} CPUs available\n`]);
+    // docker: --cpus 0 and --pids-limit 0 are no limit
+    const zero = await sh('cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max', '--cpus', '0', '--pids-limit', '0');
+    expect([zero.code, zero.stdout], zero.stderr).toEqual([0, 'max\n']);
     const alone = await sh('true', '--memory-swap', '64m');
     expect([alone.code, alone.stderr]).toEqual([125, 'tspod: invalid --memory-swap "64m": it needs --memory (memory plus swap)\n']);
     const below = await sh('true', '-m', '64m', '--memory-swap', '32m');

@@ -96,6 +96,7 @@ describe.skipIf(gate)('store: sharing, rmi, prune, df, check, crash', () => {
     // nothing was untagged (images REPOSITORY[:TAG] lists one repository, or one tag)
     expect((await ok(['images', 'mine'])).stdout).toMatch(/^REPOSITORY +TAG .*\nmine +a +[a-f0-9]{12} .*\nmine +b +[a-f0-9]{12} .*\n$/);
     expect((await ok(['images', '-q', 'theirs:x'])).stdout).toBe(`${id}\n`);
+    expect((await ok(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}', 'mine'])).stdout).toBe(`mine:a ${id}\nmine:b ${id}\n`);
     expect((await ok(['images', '-q', 'docker.io/library/busybox:latest'])).stdout).toBe(`${id}\n`);
     await ok(['rmi', 'theirs:x', 'busybox']);
     // one repository left: by ID, every tag goes, then the image (pulled again for the tests below)

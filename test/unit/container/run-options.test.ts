@@ -9,7 +9,8 @@ describe('parseLimits', () => {
   it('refuses bad values, naming the flag', () => {
     expect(() => parseLimits({ memory: '1m' })).toThrow(/--memory "1m".*6MB/);
     expect(() => parseLimits({ memory: 'lots' })).toThrow(/--memory "lots"/);
-    expect(() => parseLimits({ pidsLimit: 0 })).toThrow(/--pids-limit/);
+    expect(() => parseLimits({ pidsLimit: -2 })).toThrow(/--pids-limit/);
+    expect(parseLimits({ pidsLimit: 0, cpus: '0' })).toEqual({}); // docker: no limit
     expect(() => parseLimits({ cpus: 'x' })).toThrow(/--cpus "x"/);
   });
 });
