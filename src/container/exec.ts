@@ -14,13 +14,15 @@ import { fail } from '../util/errors.js';
 import { containerStore, isActive, openCgroup } from './reconcile.js';
 import { freshRecord } from './list.js';
 import { loadPlan } from './start.js';
-import { withTerminal } from './run-options.js';
+import { readEnvFiles, withTerminal } from './run-options.js';
 
 export interface ExecOptions {
   /** -t: a pseudo-terminal (the launcher relays it); with -i the caller's terminal goes to raw mode. */
   tty?: boolean;
   interactive?: boolean;
   env?: string[];
+  /** --env-file: read before -e, which wins. */
+  envFile?: string[];
   user?: string;
   workdir?: string;
 }
@@ -52,7 +54,7 @@ export async function execInContainer(roots: EngineRoots, ref: string, command: 
     user = { uid: r.uid, gid: r.gid, additionalGids: r.additionalGids };
     env.set('HOME', `HOME=${r.home}`);
   }
-  for (const e of opts.env ?? []) {
+  for (const e of [...(await readEnvFiles(opts.envFile)), ...(opts.env ?? [])]) {
     const i = e.indexOf('=');
     if (i === 0) throw fail('EINVAL', `invalid environment variable "${e}"`);
     if (i > 0) env.set(e.slice(0, i), e);

@@ -144,6 +144,10 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     const ex2 = await t.run(['exec', id.slice(0, 12), 'cat', '/tmp/execpid']);
     expect(ex2.stdout.trim()).toMatch(/^\d+$/); // it ran in the container's mount namespace (its /tmp)
     expect(existsSync('/tmp/execpid') && readFileSync('/tmp/execpid', 'utf8') === ex2.stdout).toBe(false);
+    const envFile = join(t.root, '..', 'exec.env');
+    writeFileSync(envFile, 'FOO=from-file\nBAR=file\n');
+    const fromFile = await t.run(['exec', '--env-file', envFile, '-e', 'FOO=flag', 'loop', 'sh', '-c', 'echo $FOO $BAR']);
+    expect(fromFile.stdout, fromFile.stderr).toBe('flag file\n'); // -e wins over the file, as docker
     const opts = await t.run(['exec', '-u', '1000:1000', '-w', '/tmp', '-e', 'FOO=bar', 'loop', 'sh', '-c', 'id -u; id -g; pwd; echo $FOO; grep CapEff /proc/self/status']);
     expect(opts.code, opts.stderr).toBe(0);
     expect(opts.stdout.split('\n').slice(0, 4)).toEqual(['1000', '1000', '/tmp', 'bar']);
