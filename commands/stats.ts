@@ -12,26 +12,24 @@ export default class Stats extends TspodCommand {
   static override flags = {
     'no-stream': Flags.boolean({ description: 'print one sample and exit' }),
     'no-trunc': Flags.boolean({ description: "don't truncate output" }),
-    format: Flags.string({ description: '"json": one JSON object per line; or a Go template with docker\'s fields: "{{.Name}} {{.CPUPerc}}", "table {{.Container}}\\t{{.MemUsage}}"' }),
+    format: Flags.string({ description: '"json": docker\'s fields as one JSON object per line; or a Go template with them: "{{.Name}} {{.CPUPerc}}", "table {{.Container}}\\t{{.MemUsage}}"' }),
+    json: Flags.boolean({ description: "tspod's numbers (bytes, percent) as one JSON object per line" }),
   };
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Stats);
-    const json = flags.format === 'json';
     // parsed before any sampling: a bad template is refused at once
-    const template = json ? undefined : parseTemplate(flags.format === undefined || flags.format === 'table' ? STATS_TABLE : flags.format);
+    const template = flags.json || flags.format === 'json' ? undefined : parseTemplate(flags.format === undefined || flags.format === 'table' ? STATS_TABLE : flags.format);
     const roots = this.roots(flags);
     const given = argv as string[];
     const refs = given.length ? given : (await listContainers(roots)).map((c) => c.id);
     for (;;) {
       const all: ContainerStats[] = [];
       for (const r of refs) all.push(await containerStats(roots, r));
-      if (template) {
-        const hostMemory = totalmem();
-        process.stdout.write(renderTemplate(template, all.map((s, i) => statsFields(s, { ref: given.length ? refs[i] : undefined, hostMemory, noTrunc: flags['no-trunc'] })), STATS_HEADERS));
-      } else {
-        for (const s of all) process.stdout.write(JSON.stringify(s) + '\n');
-      }
+      const fields = () => all.map((s, i) => statsFields(s, { ref: given.length ? refs[i] : undefined, hostMemory: totalmem(), noTrunc: flags['no-trunc'] }));
+      if (template) process.stdout.write(renderTemplate(template, fields(), STATS_HEADERS));
+      else if (flags.json) for (const s of all) process.stdout.write(JSON.stringify(s) + '\n');
+      else for (const f of fields()) process.stdout.write(JSON.stringify(f) + '\n'); // --format json: docker's
       if (flags['no-stream']) return;
     }
   }

@@ -378,11 +378,15 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect((await t.run(['unpause', 'later'])).code).toBe(0);
     expect((await inspect(id)).State.Status).toBe('running');
 
-    const stats = await t.run(['stats', '--no-stream', '--format', 'json', 'later']);
+    const stats = await t.run(['stats', '--no-stream', '--json', 'later']);
     expect(stats.code, stats.stderr).toBe(0);
     const s = JSON.parse(stats.stdout.trim());
     expect(s.pids).toBe(1);
     expect(s.memoryBytes).toBeGreaterThan(0);
+    // --format json: docker's fields, as strings
+    const dj = JSON.parse((await t.run(['stats', '--no-stream', '--format', 'json', 'later'])).stdout.trim());
+    expect(dj).toMatchObject({ Name: 'later', ID: id.slice(0, 12), PIDs: '1', NetIO: '0B / 0B' });
+    expect(dj.MemUsage).toMatch(/^[0-9.]+(B|KiB|MiB) \/ /);
     // docker's --format fields through the template engine; "table" as ps does
     const tpl = await t.run(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}} {{.Container}} {{.ID}} {{.MemUsage}} {{.CPUPerc}}', 'later']);
     expect(tpl.code, tpl.stderr).toBe(0);
