@@ -1,8 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
 import { INSPECT_TYPES, inspectObject, type InspectType } from '../src/index.js';
-import { fail, messageOf } from '../src/util/errors.js';
-import { inspectOutput, parseTemplate } from '../src/cli/template.js';
+import { fail } from '../src/util/errors.js';
+import { printInspected } from '../src/cli/template.js';
 
 export default class Inspect extends TspodCommand {
   static override description = 'display detailed information on containers, images, networks or volumes (JSON)';
@@ -19,18 +19,6 @@ export default class Inspect extends TspodCommand {
     if (type !== undefined && !(INSPECT_TYPES as readonly string[]).includes(type)) {
       throw fail('EINVAL', `"${type}" is not a valid value for --type: want ${INSPECT_TYPES.join(', ')}`);
     }
-    const template = flags.format !== undefined ? parseTemplate(flags.format) : undefined;
-    const out: unknown[] = [];
-    let failed = false;
-    for (const ref of argv as string[]) {
-      try {
-        out.push((await inspectObject(ref, { roots: this.roots(flags), type: type as InspectType | undefined })).value);
-      } catch (err) {
-        failed = true;
-        process.stderr.write(`tspod: ${messageOf(err)}\n`);
-      }
-    }
-    process.stdout.write(inspectOutput(out, template));
-    if (failed) process.exitCode = 1;
+    await printInspected(argv as string[], flags.format, async (ref) => (await inspectObject(ref, { roots: this.roots(flags), type: type as InspectType | undefined })).value);
   }
 }

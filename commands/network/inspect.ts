@@ -1,8 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../../src/cli/base.js';
 import { dockerNetwork, inspectNetwork } from '../../src/index.js';
-import { messageOf } from '../../src/util/errors.js';
-import { inspectOutput, parseTemplate } from '../../src/cli/template.js';
+import { printInspected } from '../../src/cli/template.js';
 
 export default class NetworkInspect extends TspodCommand {
   static override description = 'display detailed information on one or more networks (JSON, as docker network inspect)';
@@ -14,18 +13,6 @@ export default class NetworkInspect extends TspodCommand {
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(NetworkInspect);
-    const template = flags.format !== undefined ? parseTemplate(flags.format) : undefined;
-    const out: unknown[] = [];
-    let failed = false;
-    for (const n of argv as string[]) {
-      try {
-        out.push(dockerNetwork(await inspectNetwork(n, { roots: this.roots(flags) })));
-      } catch (err) {
-        failed = true;
-        process.stderr.write(`tspod: ${messageOf(err)}\n`);
-      }
-    }
-    process.stdout.write(inspectOutput(out, template));
-    if (failed) process.exitCode = 1;
+    await printInspected(argv as string[], flags.format, async (n) => dockerNetwork(await inspectNetwork(n, { roots: this.roots(flags) })));
   }
 }

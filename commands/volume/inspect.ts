@@ -1,8 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../../src/cli/base.js';
 import { dockerVolume, inspectVolume } from '../../src/index.js';
-import { messageOf } from '../../src/util/errors.js';
-import { inspectOutput, parseTemplate } from '../../src/cli/template.js';
+import { printInspected } from '../../src/cli/template.js';
 
 export default class VolumeInspect extends TspodCommand {
   static override description = 'show volumes as JSON (docker volume inspect keys)';
@@ -14,18 +13,6 @@ export default class VolumeInspect extends TspodCommand {
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(VolumeInspect);
-    const template = flags.format !== undefined ? parseTemplate(flags.format) : undefined;
-    const out: unknown[] = [];
-    let failed = false;
-    for (const n of argv as string[]) {
-      try {
-        out.push(dockerVolume(await inspectVolume(n, { roots: this.roots(flags) })));
-      } catch (err) {
-        failed = true;
-        process.stderr.write(`tspod: ${messageOf(err)}\n`);
-      }
-    }
-    process.stdout.write(inspectOutput(out, template));
-    if (failed) process.exitCode = 1;
+    await printInspected(argv as string[], flags.format, async (n) => dockerVolume(await inspectVolume(n, { roots: this.roots(flags) })));
   }
 }

@@ -5,7 +5,7 @@
  * a newline, as docker does. Anything else is refused in one line naming the template; a missing field
  * prints `<no value>`, as Go prints a map's.
  */
-import { fail } from '../util/errors.js';
+import { fail, messageOf } from '../util/errors.js';
 import { table } from './format.js';
 
 const FUNCTIONS = ['value', 'json', 'upper', 'lower', 'index'] as const;
@@ -63,6 +63,24 @@ export function renderTemplate(template: Template, items: unknown[], headers?: R
  */
 export function inspectOutput(items: unknown[], template?: Template): string {
   return template ? renderTemplate(template, items) : JSON.stringify(items, null, 4) + '\n';
+}
+
+/**
+ * The inspect commands' loop: `lookup` each name; one line on stderr for a name that fails, the others
+ * still printed (inspectOutput, with the -f `format`); exit status 1 when any failed, as docker's.
+ */
+export async function printInspected(names: string[], format: string | undefined, lookup: (name: string) => Promise<unknown>): Promise<void> {
+  const template = format !== undefined ? parseTemplate(format) : undefined; // refused before any lookup
+  const out: unknown[] = [];
+  for (const name of names) {
+    try {
+      out.push(await lookup(name));
+    } catch (err) {
+      process.stderr.write(`tspod: ${messageOf(err)}\n`);
+      process.exitCode = 1;
+    }
+  }
+  process.stdout.write(inspectOutput(out, template));
 }
 
 function parseAction(body: string, source: string): Action {
