@@ -23,13 +23,17 @@ export default class Stats extends TspodCommand {
     const roots = this.roots(flags);
     const given = argv as string[];
     const refs = given.length ? given : (await listContainers(roots)).map((c) => c.id);
+    const hostMemory = totalmem();
     for (;;) {
       const all: ContainerStats[] = [];
       for (const r of refs) all.push(await containerStats(roots, r));
-      const fields = () => all.map((s, i) => statsFields(s, { ref: given.length ? refs[i] : undefined, hostMemory: totalmem(), noTrunc: flags['no-trunc'] }));
-      if (template) process.stdout.write(renderTemplate(template, fields(), STATS_HEADERS));
-      else if (flags.json) for (const s of all) process.stdout.write(JSON.stringify(s) + '\n');
-      else for (const f of fields()) process.stdout.write(JSON.stringify(f) + '\n'); // --format json: docker's
+      if (flags.json) {
+        for (const s of all) process.stdout.write(JSON.stringify(s) + '\n');
+      } else {
+        const fields = all.map((s, i) => statsFields(s, { ref: given.length ? refs[i] : undefined, hostMemory, noTrunc: flags['no-trunc'] }));
+        if (template) process.stdout.write(renderTemplate(template, fields, STATS_HEADERS));
+        else for (const f of fields) process.stdout.write(JSON.stringify(f) + '\n'); // --format json: docker's
+      }
       if (flags['no-stream']) return;
     }
   }

@@ -27,34 +27,36 @@ export async function containerDiff(roots: EngineRoots, store: Store, ref: strin
     return false;
   };
   const out: Change[] = [];
-  // Returns whether anything under `rel` is a change: a directory whose only entries are tspod's mount
-  // points (an image without /etc/resolv.conf) is not listed as changed.
-  const walk = async (rel: string, hidden: boolean): Promise<boolean> => {
-    const names = (await readdir(join(snap.upperDir, rel))).sort();
-    let changed = false;
-    for (const n of names) {
+  // What a directory of the upper dir holds: changes, only tspod's mount points (an image without
+  // /etc/resolv.conf: then the directory above them is no change either), or nothing.
+  const walk = async (rel: string, hidden: boolean): Promise<'changed' | 'mount points' | 'empty'> => {
+    let found: 'changed' | 'mount points' | 'empty' = 'empty';
+    for (const n of (await readdir(join(snap.upperDir, rel))).sort()) {
       const p = rel + '/' + n;
       const st = await lstat(join(snap.upperDir, p));
       if (st.isCharacterDevice() && st.rdev === 0) {
         out.push({ kind: 'D', path: p });
-        changed = true;
+        found = 'changed';
         continue;
       }
       const existed = !hidden && (await inLower(p));
-      if (!existed && st.isFile() && st.size === 0 && MOUNT_POINT_FILES.includes(p.slice(1))) continue;
+      if (!existed && st.isFile() && st.size === 0 && MOUNT_POINT_FILES.includes(p.slice(1))) {
+        if (found === 'empty') found = 'mount points';
+        continue;
+      }
       const at = out.push({ kind: existed ? 'C' : 'A', path: p }) - 1;
       if (st.isDirectory()) {
         const opaque = sys.lgetxattr(join(snap.upperDir, p), 'trusted.overlay.opaque')?.toString() === 'y';
         const inside = await walk(p, hidden || !existed || opaque);
-        // a copied-up directory that holds nothing but mount points
-        if (existed && !opaque && !inside && (await readdir(join(snap.upperDir, p))).length > 0) {
-          out.splice(at, 1);
+        if (existed && !opaque && inside === 'mount points') {
+          out.splice(at, 1); // a copied-up directory that holds nothing but mount points
+          if (found === 'empty') found = 'mount points';
           continue;
         }
       }
-      changed = true;
+      found = 'changed';
     }
-    return changed;
+    return found;
   };
   await walk('', false);
   return out;

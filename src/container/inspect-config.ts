@@ -11,16 +11,10 @@ import type { NetworkRunOptions } from './network.js';
 import { mergeEnv } from '../runtime/spec.js';
 import { parsePublish } from '../runtime/network/ports.js';
 import { parseSize } from '../runtime/options.js';
+import type { InspectConfigFields } from '../state/containers.js';
 
-/** The part of docker's Config that comes from the image and the run options (Tty, OpenStdin, Labels are elsewhere). */
-export interface InspectConfig {
-  Hostname: string;
-  User: string;
-  Env: string[] | null;
-  Cmd: string[] | null;
-  Entrypoint: string[] | null;
-  WorkingDir: string;
-}
+/** The part of docker's Config that comes from the image and the run options, as the record keeps it. */
+export type InspectConfig = InspectConfigFields;
 
 export interface PortBinding { HostIp: string; HostPort: string }
 

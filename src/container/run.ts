@@ -103,7 +103,7 @@ export async function runContainer(opts: RunOptions & { limits?: CgroupLimits })
     state: 'created',
     ...recordedRunOptions(opts, image.config),
     config: inspectConfig(image.config, inspectInput),
-    hostConfig: { ...inspectHostConfig(inspectInput) },
+    hostConfig: { ...inspectHostConfig(inspectInput) }, // an interface, kept as a plain record
     ...(opts.rm ? { autoRemove: true } : {}),
     ...(opts.detach || opts.create ? {} : { foreground: true, ...foregroundOwner() }),
   }, opts.name === undefined);

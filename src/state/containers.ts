@@ -61,8 +61,18 @@ export interface ContainerRecord {
    * docker inspect's Config and HostConfig fields as the container was created (src/container/inspect-config.ts);
    * absent in records written before they were kept.
    */
-  config?: { Hostname: string; User: string; Env: string[] | null; Cmd: string[] | null; Entrypoint: string[] | null; WorkingDir: string };
+  config?: InspectConfigFields;
   hostConfig?: Record<string, unknown>;
+}
+
+/** docker's Config fields that come from the image and the run options (Tty, OpenStdin, Labels are kept elsewhere). */
+export interface InspectConfigFields {
+  Hostname: string;
+  User: string;
+  Env: string[] | null;
+  Cmd: string[] | null;
+  Entrypoint: string[] | null;
+  WorkingDir: string;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

@@ -683,8 +683,10 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     // SIGKILL of the CLI while it holds the filesystem: the holder goes with it, and the container starts
     writeFileSync(join(host, 'big'), Buffer.alloc(256 * 1024 * 1024));
     const child = spawn(process.execPath, [TSPOD_BIN, 'cp', join(host, 'big'), 'cpstop:/big'], { env: t.env, stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
     await until('the holder', () => holders().length > 0, 10_000);
     child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL'); // killed while it held the filesystem, not after a finished copy
     await until('the holder to go', () => holders().length === 0, 5_000);
     const again = await t.run(['start', '-a', 'cpstop']);
     expect(again.code, again.stderr).toBe(0);
