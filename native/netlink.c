@@ -27,78 +27,8 @@
 
 #include "launcher.h"
 
-struct nlbuf {
-	struct nlmsghdr *h;
-	size_t cap;
-	char data[2048] __attribute__((aligned(NLMSG_ALIGNTO)));
-};
-
-static void nl_init(struct nlbuf *b, int type, int flags, const void *hdr, size_t hlen)
-{
-	memset(b->data, 0, sizeof b->data);
-	b->cap = sizeof b->data;
-	b->h = (struct nlmsghdr *)b->data;
-	b->h->nlmsg_len = (uint32_t)NLMSG_LENGTH(hlen);
-	b->h->nlmsg_type = (uint16_t)type;
-	b->h->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | NLM_F_ACK | flags);
-	memcpy(NLMSG_DATA(b->h), hdr, hlen);
-}
-
-/* Appends an attribute (fails loudly on overflow: the messages here are small and fixed). */
-static struct rtattr *nl_attr(struct nlbuf *b, int type, const void *val, size_t len)
-{
-	size_t at = NLMSG_ALIGN(b->h->nlmsg_len);
-	if (at + RTA_SPACE(len) > b->cap)
-		fail(KIND_LAUNCH, "create veth: netlink message too large");
-	struct rtattr *a = (struct rtattr *)(b->data + at);
-	a->rta_type = (unsigned short)type;
-	a->rta_len = (unsigned short)RTA_LENGTH(len);
-	if (len)
-		memcpy(RTA_DATA(a), val, len);
-	b->h->nlmsg_len = (uint32_t)(at + RTA_SPACE(len));
-	return a;
-}
-
-static struct rtattr *nl_nest(struct nlbuf *b, int type)
-{
-	return nl_attr(b, type, NULL, 0);
-}
-
-static void nl_nest_end(struct nlbuf *b, struct rtattr *nest)
-{
-	nest->rta_len = (unsigned short)(b->data + b->h->nlmsg_len - (char *)nest);
-}
-
-/* Sends one request and reads its ack: 0, or a negative errno. */
-static int nl_talk(int fd, struct nlbuf *b)
-{
-	static uint32_t seq;
-	b->h->nlmsg_seq = ++seq;
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	if (sendto(fd, b->data, b->h->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0)
-		return -errno;
-	char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
-	for (;;) {
-		ssize_t r = recv(fd, buf, sizeof buf, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)r); h = NLMSG_NEXT(h, r)) {
-			if (h->nlmsg_seq != seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = NLMSG_DATA(h);
-				return e->error;
-			}
-		}
-	}
-}
-
-static int nl_socket(void)
-{
-	return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-}
+#define NL_OVERFLOW() fail(KIND_LAUNCH, "create veth: netlink message too large")
+#include "nlmsg.h"
 
 static void veth_fail(pid_t pid, const struct vethspec *v, const char *fmt, const char *what, int err)
 {
@@ -136,11 +66,7 @@ static void veth_host(int fd, int nsfd, pid_t pid, const struct vethspec *v)
 	struct rtattr *peer = nl_nest(&b, VETH_INFO_PEER);
 	struct ifinfomsg pifi = { .ifi_family = AF_UNSPEC };
 	/* The peer's attributes follow its own ifinfomsg inside VETH_INFO_PEER. */
-	size_t at = NLMSG_ALIGN(b.h->nlmsg_len);
-	if (at + NLMSG_ALIGN(sizeof pifi) > b.cap)
-		fail(KIND_LAUNCH, "create veth: netlink message too large");
-	memcpy(b.data + at, &pifi, sizeof pifi);
-	b.h->nlmsg_len = (uint32_t)(at + NLMSG_ALIGN(sizeof pifi));
+	nl_raw(&b, &pifi, sizeof pifi);
 	nl_attr(&b, IFLA_IFNAME, v->peer, strlen(v->peer) + 1);
 	nl_attr(&b, IFLA_ADDRESS, v->mac, sizeof v->mac);
 	nl_attr(&b, IFLA_MTU, &v->mtu, sizeof v->mtu);

@@ -90,6 +90,15 @@ interface NativeSys {
   /** Absent from a module built before it was added (a tree whose native part was not rebuilt). */
   addInodeFlags?(fd: number, flags: number): number;
   rawTerminalOutput?(fd: number): number;
+  nftRun?(script: string, json: number): NftResult | number;
+  bridgeCreate?(name: string, mtu: number, gateway: string, prefix: number): number | string;
+}
+
+/** What an nft script printed and its status, as the nft program gives them (0: success). */
+export interface NftResult {
+  status: number;
+  out: string;
+  err: string;
 }
 
 /**
@@ -139,6 +148,30 @@ export function nativeAddInodeFlags(fd: number, flags: number): number | undefin
 export function rawTerminalOutput(fd: number): void {
   realSys();
   nativeModule?.rawTerminalOutput?.(fd);
+}
+
+/**
+ * Runs an nft script through libnftables in this process (native/sys.c nftRun; `json`: the output of
+ * `nft -j -a`); undefined when the native module or the library is missing (src/runtime/network/exec.ts
+ * then runs the nft program).
+ */
+export function nativeNftRun(script: string, json: boolean): NftResult | undefined {
+  realSys();
+  const r = nativeModule?.nftRun?.(script, json ? 1 : 0);
+  return typeof r === 'object' ? r : undefined;
+}
+
+/**
+ * Creates a bridge with its gateway address, up, through rtnetlink in this process (native/sys.c
+ * bridgeCreate): true when done, false when the native module cannot (then the caller runs `ip`);
+ * throws ESYS "create bridge NAME: STEP: REASON".
+ */
+export function nativeBridgeCreate(name: string, mtu: number, gateway: string, prefix: number): boolean {
+  realSys();
+  const r = nativeModule?.bridgeCreate?.(name, mtu, gateway, prefix);
+  if (r === undefined) return false;
+  if (r !== 0) throw new TspodError('ESYS', `create bridge ${name}: ${String(r)}`);
+  return true;
 }
 
 /**

@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { startFixtureRegistry, type FixtureRegistry } from '../support/registry.js';
 import { tspodEnv, TSPOD_BIN, type TspodEnv } from '../support/tspod.js';
 import { isRoot, haveOverlay } from '../support/caps.js';
-import { mountsUnder, findCgroups } from '../support/leftovers.js';
+import { mountsUnder, findCgroups, networkSettled } from '../support/leftovers.js';
 import { until } from '../support/wait.js';
 
 // Other tspod instances may run on this host at the same time: leftovers are checked per container id.
@@ -229,6 +229,7 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect(existsSync(`/sys/class/net/${veth}`)).toBe(true);
     const rm = await t.run(['rm', '-f', 'web']);
     expect(rm.code, rm.stderr).toBe(0);
+    networkSettled(); // the last container's bridge (and a veth the kernel had not removed yet) go in a child holding the lock
     expect(existsSync(`/sys/class/net/${veth}`)).toBe(false);
     await expect(fetch(`http://127.0.0.1:${hostPort}/`)).rejects.toThrow();
     expect(cgroupsOf([id])).toEqual([]);

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { firstReason, haveCommand, haveOverlay, isRoot } from '../support/caps.js';
 import { freePort } from '../support/auth-registry.js';
+import { networkSettled } from '../support/leftovers.js';
 import { useTspodSuite } from '../support/suite.js';
 import { until as untilShared } from '../support/wait.js';
 
@@ -141,6 +142,7 @@ describe.skipIf(gate)('bridge network across restarts by the monitor', () => {
     const o = await s.t.run(['run', '--rm', '--cgroup-parent', s.parent, 'busybox', 'true']);
     expect(o.code, o.stderr).toBe(0);
     expect(leases().filter((l) => l.containerId === id)).toEqual([]);
+    networkSettled();
     expect(existsSync(`/sys/class/net/${lease.hostVeth}`)).toBe(false);
     expect((await s.t.run(['rm', '-f', 'rkill'])).code).toBe(0);
   });

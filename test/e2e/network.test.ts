@@ -11,15 +11,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startFixtureRegistry, type FixtureRegistry } from '../support/registry.js';
 import { TSPOD_BIN, tspodEnv, type TspodEnv, type TspodResult } from '../support/tspod.js';
 import { firstReason, haveCommand, haveOverlay, isRoot } from '../support/caps.js';
-import { containerProcesses, findCgroups, mountsUnder } from '../support/leftovers.js';
+import { containerProcesses, findCgroups, mountsUnder, networkSettled } from '../support/leftovers.js';
 
 const gate = firstReason(isRoot(), haveOverlay(), haveCommand('nft'), haveCommand('ip'), haveCommand('nsenter'), haveCommand('curl'), haveCommand('python3'));
 
 /** Host links a test may leave behind (the before-stop hook's rule): anything named *tspod* or *veth*. */
 function strayLinks(): string[] {
+  networkSettled();
   return readdirSync('/sys/class/net').filter((n) => /tspod|veth/.test(n));
 }
 function tspodTable(): boolean {
+  networkSettled();
   return spawnSync('nft', ['list', 'table', 'ip', 'tspod']).status === 0;
 }
 function netnsList(): string[] {

@@ -1,7 +1,21 @@
 // What a test run may have left on the host: mounts, cgroups and processes that belong to a tspod data
 // root. Tests assert this is empty after they ran, pass or fail.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { NETWORK_LOCK } from '../../src/runtime/network/store.js';
+
+/**
+ * Waits until no tspod process holds the host-wide network lock: the deletion of a network's last
+ * bridge and its firewall rules finishes in a child holding that lock after the command that released
+ * the network has returned (src/runtime/network/bridge.ts deleteBridge). Look at the host's links and
+ * nftables after this.
+ */
+export function networkSettled(): void {
+  if (!existsSync(NETWORK_LOCK)) return;
+  const r = spawnSync('flock', ['-w', '30', NETWORK_LOCK, 'true'], { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`the network lock ${NETWORK_LOCK} was still held after 30 s`);
+}
 
 /** Mount points at or under `root` (from this process's mount namespace, i.e. the host's). */
 export function mountsUnder(root: string): string[] {

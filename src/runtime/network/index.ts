@@ -6,6 +6,7 @@
  *                                 an address, bridge, nftables, veth, address/route inside, hosts
  *   teardownNetwork(root, id)     every lease of the container released: veth, port rules, peers'
  *                                 hosts entries; a network's bridge and rules go with its last lease
+ *                                 (deleted by a child that holds the network lock until it is done)
  *   reconcileNetworks(root)       releases the leases whose container init is gone (a SIGKILLed
  *                                 tspod), and removes bridges and rules nobody uses
  *
@@ -19,12 +20,12 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { fail, messageOf } from '../../util/errors.js';
 import { contains, formatIPv4, hostRange, macFor, overlaps, parseIPv4, parseSubnet } from './addr.js';
-import { attachVeth, bridgeReady, deleteBridge, deleteLink, linkExists, markBridgeReady, setUpBridge, vethRecord } from './bridge.js';
+import { attachVeth, bridgeReady, deleteBridge, deleteLink, linkExists, markBridgeReady, releaseInterrupted, setUpBridge, vethRecord } from './bridge.js';
 import { checkBridgeName, DEFAULT_NETWORK, loadNetworkConfig, subnetAndGateway, type NetworkConfig } from './config.js';
 import { baseHosts, writePeers } from './etc.js';
-import { firewallBackend, installFirewall, removeNetworkFirewall, removePorts } from './nft.js';
+import { firewallBackend, installFirewall, removePorts } from './nft.js';
 import { allocatePorts, type PortRequest } from './ports.js';
-import { checkNetworkName, claimOf, leaseAlive, liveClaims, NetworkStore, saveClaims, processStartTime, type Lease, type NetworkDef, type PortMapping } from './store.js';
+import { checkNetworkName, claimOf, leaseAlive, liveClaims, NetworkStore, saveClaims, processStartTime, type Lease, type NetworkDef, type NetworkLock, type PortMapping } from './store.js';
 
 export type { Lease, NetworkDef, PortMapping, PortRequest };
 export { parsePublish, exposedPorts } from './ports.js';
@@ -187,13 +188,16 @@ async function updatePeers(store: NetworkStore, net: NetworkDef): Promise<void> 
 
 /**
  * Releases leases (and their host objects) while holding the lock; returns cleanup failures.
+ * `deferWith`: the lock, when nothing else is done with the networks in this hold (a bridge losing
+ * its last lease is then deleted by a child holding the lock, deleteBridge); never when a set-up may
+ * follow in the same hold, which could find the bridge before the child deletes it.
  *
  * A lease whose container init is gone has its veth pair removed by the kernel with the namespace,
  * a few ms after the init's exit (usually before we get here): that wait (deleteLink's `dying`)
  * runs alongside the rest of the release instead of before it, and a bridge losing its last lease
  * does not count those dying pairs as users (its deletion takes them off it anyway).
  */
-async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Lease[]): Promise<string[]> {
+async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Lease[], deferWith?: NetworkLock): Promise<string[]> {
   const failures: string[] = [];
   const step = async (what: () => Promise<void>) => {
     try {
@@ -203,7 +207,8 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
     }
   };
   const dying = gone.filter((l) => processStartTime(l.pid) !== l.startTime);
-  const vanishing = dying.map((l) => step(() => deleteLink(l.hostVeth, true)));
+  const handedOff = new Set<string>(); // dying veths a deferred bridge deletion looks after (deleteBridge)
+  const vanishing = dying.map((l) => step(() => deleteLink(l.hostVeth, true, () => handedOff.has(l.hostVeth))));
   for (const l of gone) {
     if (!dying.includes(l)) await step(() => deleteLink(l.hostVeth));
     if (l.ports.length) await step(() => removePorts(l.ports, l.ip, l.containerId));
@@ -229,7 +234,9 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
     if (claims.some((c) => c.bridge === l.bridge)) continue;
     const lastBridge = claims.length === 0;
     const leaving = new Set(dying.filter((d) => d.bridge === l.bridge).map((d) => d.hostVeth));
-    await step(async () => { await deleteBridge(l.bridge, () => removeNetworkFirewall(l.bridge, subnet, lastBridge), leaving); });
+    await step(async () => {
+      if (await deleteBridge(l.bridge, { subnet, lastBridge, leaving, deferWith }) === 'deferred') for (const v of leaving) handedOff.add(v);
+    });
   }
   await Promise.all(vanishing);
   return failures;
@@ -239,9 +246,9 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
 export async function teardownNetwork(root: string, containerId: string, network?: string): Promise<void> {
   const store = storeFor(root);
   const cfg = await loadNetworkConfig();
-  const failures = await store.locked(async () => {
+  const failures = await store.locked(async (lock) => {
     const mine = (await store.leases()).filter((l) => l.containerId === containerId && (network === undefined || l.network === network));
-    return mine.length ? releaseLocked(store, cfg, mine) : [];
+    return mine.length ? releaseLocked(store, cfg, mine, lock) : [];
   });
   if (failures.length) throw fail('ESYS', `remove network of container ${containerId.slice(0, 12)}: ${failures.join('; ')}`);
 }
@@ -263,14 +270,15 @@ async function reconcileLocked(store: NetworkStore, cfg: NetworkConfig): Promise
   const dead = leases.filter((l) => !leaseAlive(l));
   const failures = dead.length ? await releaseLocked(store, cfg, dead) : [];
   const left = dead.length ? await store.leases() : leases;
-  // A crash between the last release and the bridge's removal leaves a bridge without leases.
+  // A crash between the last release and the bridge's removal leaves a bridge without leases; a
+  // deferred removal that was killed may leave its firewall rules too (deleteBridge).
   const defs = [cfg.defaultNetwork, ...(await store.listDefs())];
   for (const def of defs) {
-    if (left.some((l) => l.network === def.name) || !linkExists(def.bridge)) continue;
+    if (left.some((l) => l.network === def.name) || !(linkExists(def.bridge) || releaseInterrupted(def.bridge))) continue;
     try {
       const claims = await liveClaims();
       if (claims.some((c) => c.bridge === def.bridge)) continue; // in use by another data root
-      await deleteBridge(def.bridge, () => removeNetworkFirewall(def.bridge, def.subnet, claims.length === 0));
+      await deleteBridge(def.bridge, { subnet: def.subnet, lastBridge: claims.length === 0 });
     } catch (err) {
       failures.push(messageOf(err));
     }

@@ -19,8 +19,8 @@
  * accepted by every base chain. For each such chain, two accept rules per bridge are inserted at
  * its top, commented "tspod:<bridge>", and removed with the bridge.
  */
-import { existsSync } from 'node:fs';
-import { execTool, nft, nftJson } from './exec.js';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { nft, nftJson, runNft } from './exec.js';
 import { iptInstall, iptRemoveNetwork, iptRemovePorts } from './iptables.js';
 import { fail } from '../../util/errors.js';
 import type { PortMapping } from './store.js';
@@ -111,13 +111,17 @@ export async function removePortRules(containerId: string): Promise<void> {
  * host uses any bridge any more: see the claims in store.ts). One nft call; a missing table is fine.
  */
 export async function removeNetworkRules(bridge: string, subnet: string, lastBridge: boolean): Promise<void> {
-  const script = lastBridge
-    ? `delete table ip ${TABLE}\n`
-    : `delete element ip ${TABLE} bridges { "${bridge}" }\ndelete element ip ${TABLE} subnets { ${subnet} }\n`;
-  const r = await execTool('nft', ['-f', '-'], script);
+  const r = await runNft(networkRulesRemoval(bridge, subnet, lastBridge));
   if (r.code !== 0 && !/No such file or directory|does not exist/i.test(r.stderr)) {
     throw fail('ESYS', `remove nftables rules of ${bridge}: ${r.stderr.trim()}`);
   }
+}
+
+/** The nft script of removeNetworkRules. */
+export function networkRulesRemoval(bridge: string, subnet: string, lastBridge: boolean): string {
+  return lastBridge
+    ? `delete table ip ${TABLE}\n`
+    : `delete element ip ${TABLE} bridges { "${bridge}" }\ndelete element ip ${TABLE} subnets { ${subnet} }\n`;
 }
 
 /** Other tables' forward base chains with policy drop (iptables-nft FORWARD DROP and the like). */
@@ -153,8 +157,8 @@ export async function removeForeignAllows(bridge: string): Promise<void> {
 }
 
 /** Enables IPv4 forwarding (left on afterwards, as docker and podman do: other software may rely on it by then). */
-export async function enableForwarding(): Promise<void> {
-  const { readFile, writeFile } = await import('node:fs/promises');
-  if ((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim() !== '1') await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+export function enableForwarding(): void {
+  // Synchronous: a proc file read is microseconds, an awaited one a thread-pool round trip.
+  if (readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() !== '1') writeFileSync('/proc/sys/net/ipv4/ip_forward', '1\n');
 }
 

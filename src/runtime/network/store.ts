@@ -86,6 +86,27 @@ function lockHolder(fd: number): string {
   return 'another tspod process';
 }
 
+/**
+ * The network lock as held by NetworkStore.locked. `fd` may be handed to a child process (as one of
+ * its descriptors) that goes on holding the lock after this process has let go: flock belongs to the
+ * open file, which stays locked until every descriptor of it is closed. Whoever does that calls
+ * share() first, so that locked() only closes its descriptor instead of unlocking.
+ */
+export interface NetworkLock {
+  readonly fd: number;
+  share(): void;
+}
+
+/** Who holds the lock open on `fd`, for a waiter's message (lockHolder): a few bytes in the lock file (this boot's state only). */
+export function writeLockHolder(fd: number, pid: number, what: string): void {
+  try {
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${pid} ${what}`.slice(0, 200), 0);
+  } catch {
+    // a message's detail: never a reason to fail
+  }
+}
+
 /** The host-wide network lock (see NetworkStore.locked). */
 export const NETWORK_LOCK = '/run/lock/tspod-network.lock';
 
@@ -167,7 +188,7 @@ export class NetworkStore {
    * lock is host-wide, not per data root: bridges, veths and the nftables table are host objects
    * that tspod instances with different roots may share (the default bridge tspod0 above all).
    */
-  async locked<T>(fn: () => Promise<T>): Promise<T> {
+  async locked<T>(fn: (lock: NetworkLock) => Promise<T>): Promise<T> {
     const path = NETWORK_LOCK;
     let fd: number;
     try {
@@ -191,17 +212,15 @@ export class NetworkStore {
         await sleep(delay);
         delay = Math.min(delay * 2, 50);
       }
-      // Who holds it, for a waiter's message: a few bytes in the lock file (this boot's state only).
+      writeLockHolder(fd, process.pid, process.argv.slice(2, 4).join(' '));
+      let shared = false;
+      const lock: NetworkLock = { fd, share: () => { shared = true; } };
       try {
-        ftruncateSync(fd, 0);
-        writeSync(fd, `${process.pid} ${process.argv.slice(2, 4).join(' ')}`.slice(0, 200), 0);
-      } catch {
-        // a message's detail: never a reason to fail
-      }
-      try {
-        return await fn();
+        return await fn(lock);
       } finally {
-        sys.flock(fd, LOCK_UN);
+        // A child holding the lock on this descriptor's open file (see NetworkLock) keeps it: closing
+        // is all this process does then, as LOCK_UN would release it for the child too.
+        if (!shared) sys.flock(fd, LOCK_UN);
       }
     } finally {
       closeSync(fd);
