@@ -514,4 +514,60 @@ describe.skipIf(gate)('bridge networking end to end', () => {
       }
     }
   });
+  it('never takes a host interface as a bridge, refuses another root\'s bridge, removes rules where they were installed', async () => {
+    const hostile = ['vtspodh0', 'vtspodh2'];
+    const second = tspodEnv({ mirrorUrl: registry.url });
+    try {
+      // Names the kernel refuses, and an interface the host has: refused when the network is created.
+      for (const name of ['.', '..']) {
+        const r = await t.run(['network', 'create', '--bridge-name', name, 'dots']);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toBe(`tspod: network create --bridge-name: invalid interface name "${name}" (1-15 of [a-zA-Z0-9_.-], not . or ..)\n`);
+      }
+      sh('ip', ['link', 'add', 'vtspodh0', 'type', 'veth', 'peer', 'name', 'vtspodh1']);
+      const taken = await t.run(['network', 'create', '--bridge-name', 'vtspodh0', 'hostile']);
+      expect(taken.code).toBe(1);
+      expect(taken.stderr).toBe('tspod: network create hostile: --bridge-name vtspodh0: the host already has an interface vtspodh0\n');
+      // One that appears after the network was created is not taken either, and stays.
+      expect((await t.run(['network', 'create', '--bridge-name', 'vtspodh2', 'late'])).code).toBe(0);
+      sh('ip', ['link', 'add', 'vtspodh2', 'type', 'veth', 'peer', 'name', 'vtspodh3']);
+      const late = await t.run(['run', '--rm', '--network', 'late', 'busybox', 'true']);
+      expect(late.code).toBe(125);
+      expect(late.stderr).toContain('network late: vtspodh2 is a host interface, not a bridge: tspod will not use it');
+      expect(existsSync('/sys/class/net/vtspodh2')).toBe(true);
+      expect((await t.run(['network', 'rm', 'late'])).code).toBe(0);
+
+      // Two data roots that gave their networks the same bridge: the second is refused while the first uses it.
+      expect((await t.run(['network', 'create', '--bridge-name', 'tspodt9', '--subnet', '10.77.1.0/24', 'na'])).code).toBe(0);
+      expect((await second.run(['network', 'create', '--bridge-name', 'tspodt9', '--subnet', '10.77.2.0/24', 'nb'])).code).toBe(0);
+      const a = bg(['run', '--rm', '--network', 'na', 'busybox', 'sh', '-c', SLEEPER]);
+      await a.ready();
+      const b = await second.run(['run', '--rm', '--network', 'nb', 'busybox', 'true']);
+      expect(b.code).toBe(125);
+      expect(b.stderr).toMatch(/network nb: its bridge tspodt9 is in use by another data root's network \(address 10\.77\.1\.2, outside 10\.77\.2\.0\/24\)/);
+      expect((await stop(a)).code).toBe(0);
+      const bAlone = await second.run(['run', '--rm', '--network', 'nb', 'busybox', 'sh', '-c', 'ip -4 -o addr show eth0']);
+      expect(bAlone.code, bAlone.stderr).toBe(0);
+      expect(bAlone.stdout).toMatch(/inet 10\.77\.2\.2\/24/);
+
+      // Rules set up with nftables are removed from nftables, whatever TSPOD_FIREWALL says at removal.
+      const d = await t.run(['run', '-d', '-p', '127.0.0.1:18095:80', 'busybox', 'sleep', '60']);
+      expect(d.code, d.stderr).toBe(0);
+      expect(spawnSync('nft', ['list', 'chain', 'ip', 'tspod', 'ports'], { encoding: 'utf8' }).stdout).toContain('18095');
+      const rmIpt = await t.run(['rm', '-f', d.stdout.trim()], { env: { TSPOD_FIREWALL: 'iptables' } });
+      expect(rmIpt.code, rmIpt.stderr).toBe(0);
+      expect(tspodTable()).toBe(false);
+      expect(await portFree('127.0.0.1', 18095)).toBe(true);
+
+      const bogus = await t.run(['run', '--rm', 'busybox', 'true'], { env: { TSPOD_FIREWALL: 'bogus' } });
+      expect(bogus.code).toBe(125);
+      expect(bogus.stderr).toContain('invalid TSPOD_FIREWALL "bogus": want nft or iptables');
+    } finally {
+      await t.run(['network', 'rm', 'na']);
+      await second.run(['network', 'rm', 'nb']);
+      for (const link of hostile) spawnSync('ip', ['link', 'del', link]);
+      second.cleanup();
+    }
+    expect(strayLinks()).toEqual([]);
+  });
 });

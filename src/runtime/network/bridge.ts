@@ -16,7 +16,7 @@ import { encodeField } from '../plan.js';
 import { nativeBridgeCreate } from '../../sys/index.js';
 import { fail, messageOf } from '../../util/errors.js';
 import { execTool, ipBatch, ipBatchIn, nft, startDetached } from './exec.js';
-import { enableForwarding, firewallBackend, foreignAllowances, networkRulesRemoval, removeForeignAllows, removeNetworkFirewall } from './nft.js';
+import { enableForwarding, firewallBackend, foreignAllowances, networkRulesRemoval, removeForeignAllows, removeNetworkFirewall, type FirewallBackend } from './nft.js';
 import { writeLockHolder, type NetworkLock } from './store.js';
 
 export const MTU = 1500;
@@ -78,6 +78,25 @@ export function bridgeReady(bridge: string, backend: string): boolean {
   }
 }
 
+/**
+ * The firewall backend a bridge's rules are in: the one its ready marker records, else this process's
+ * (a set-up that did not finish used it). Its rules are removed from there, whatever TSPOD_FIREWALL says now.
+ */
+export function bridgeBackend(bridge: string): FirewallBackend {
+  try {
+    const recorded = readFileSync(readyMarker(bridge), 'utf8');
+    if (recorded === 'nft' || recorded === 'iptables') return recorded;
+  } catch {
+    // no marker
+  }
+  return firewallBackend();
+}
+
+/** A link of that name exists and is not a bridge: a host interface tspod must never take or delete. */
+export function notABridge(name: string): boolean {
+  return linkExists(name) && !existsSync(`/sys/class/net/${name}/bridge`);
+}
+
 export async function markBridgeReady(bridge: string, backend: string): Promise<void> {
   await writeFile(readyMarker(bridge), backend);
 }
@@ -123,11 +142,13 @@ export interface BridgeRemoval {
 export async function deleteBridge(bridge: string, r: BridgeRemoval): Promise<'kept' | 'deleted' | 'deferred'> {
   const leaving = r.leaving ?? new Set<string>();
   if (linkExists(bridge) && readdirOrNone(`/sys/class/net/${bridge}/brif`).some((p) => !leaving.has(p))) return 'kept';
+  if (notABridge(bridge)) return 'kept'; // a host interface named like the network's bridge: never tspod's to delete
+  const backend = bridgeBackend(bridge);
   await rm(readyMarker(bridge), { force: true });
   const foreign = existsSync(foreignMarker(bridge));
-  const firewall = () => removeNetworkFirewall(bridge, r.subnet, r.lastBridge);
+  const firewall = () => removeNetworkFirewall(bridge, r.subnet, r.lastBridge, backend);
   if (r.deferWith && !foreign) {
-    const nftScript = firewallBackend() === 'nft' ? networkRulesRemoval(bridge, r.subnet, r.lastBridge) : '';
+    const nftScript = backend === 'nft' ? networkRulesRemoval(bridge, r.subnet, r.lastBridge) : '';
     if (!nftScript) await firewall(); // iptables: its calls now, the link later
     if (deleteInBackground(r.deferWith, bridge, nftScript, [...leaving])) return 'deferred';
     if (!nftScript) return deleteBridgeNow(bridge, false, async () => {});
@@ -136,18 +157,30 @@ export async function deleteBridge(bridge: string, r: BridgeRemoval): Promise<'k
 }
 
 /**
+ * The releaser: `sh -c RELEASE_SCRIPT NAME BRIDGE NFT_SCRIPT MARKER VETH…`. The marker goes last, and only
+ * when the link is gone and nft succeeded: one left behind (the child killed, or a step failed) makes the
+ * next network command's reconcile delete what is left, and report what fails again.
+ */
+export const RELEASE_SCRIPT = [
+  'ip link del dev "$1" 2>/dev/null & link=$!',
+  'failed=',
+  'if [ -n "$2" ]; then printf %s "$2" | nft -f - 2>/dev/null || failed=nft; fi',
+  'wait $link || [ ! -e "/sys/class/net/$1" ] || failed=link',
+  'm=$3; shift 3',
+  'for v; do [ ! -e "/sys/class/net/$v" ] || ip link del dev "$v" 2>/dev/null; done',
+  '[ -n "$failed" ] || rm -f "$m"',
+].join('\n');
+
+/**
  * `ip link del` of the bridge and `nft -f -` of `nftScript` (if any), at the same time, then of the
  * `veths` the kernel has not removed with their namespaces by then, in a detached child that holds the
  * network lock (its descriptor 3) until all is done. False when it could not start.
  */
 function deleteInBackground(lock: NetworkLock, bridge: string, nftScript: string, veths: string[]): boolean {
-  // The marker goes last: one left behind says the child was killed (reconcile).
-  const script = 'ip link del dev "$1" 2>/dev/null & if [ -n "$2" ]; then printf %s "$2" | nft -f - 2>/dev/null; fi; wait; '
-    + 'm=$3; shift 3; for v; do [ ! -e "/sys/class/net/$v" ] || ip link del dev "$v" 2>/dev/null; done; rm -f "$m"';
   let pid: number;
   try {
     writeFileSync(releasingMarker(bridge), '');
-    pid = startDetached('tspod-network-release', script, [bridge, nftScript, releasingMarker(bridge), ...veths], lock.fd);
+    pid = startDetached('tspod-network-release', RELEASE_SCRIPT, [bridge, nftScript, releasingMarker(bridge), ...veths], lock.fd);
   } catch {
     return false;
   }

@@ -22,7 +22,9 @@ export interface NetworkConfig {
 }
 
 export function checkBridgeName(name: string, where: string): void {
-  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(name)) throw fail('EINVAL', `${where}: invalid interface name "${name}" (1-15 of [a-zA-Z0-9_.-])`);
+  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(name) || name === '.' || name === '..') {
+    throw fail('EINVAL', `${where}: invalid interface name "${name}" (1-15 of [a-zA-Z0-9_.-], not . or ..)`);
+  }
 }
 
 /** Validates subnet and gateway; the gateway defaults to the first host address. */

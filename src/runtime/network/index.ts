@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { fail, messageOf } from '../../util/errors.js';
 import { contains, formatIPv4, hostRange, macFor, overlaps, parseIPv4, parseSubnet } from './addr.js';
-import { attachVeth, bridgeReady, deleteBridge, deleteLink, linkExists, markBridgeReady, releaseInterrupted, setUpBridge, vethRecord } from './bridge.js';
+import { attachVeth, bridgeBackend, bridgeReady, deleteBridge, deleteLink, linkExists, markBridgeReady, notABridge, releaseInterrupted, setUpBridge, vethRecord } from './bridge.js';
 import { checkBridgeName, DEFAULT_NETWORK, loadNetworkConfig, subnetAndGateway, type NetworkConfig } from './config.js';
 import { baseHosts, writePeers } from './etc.js';
 import { firewallBackend, installFirewall, removePorts } from './nft.js';
@@ -118,6 +118,10 @@ export async function setupNetwork(root: string, req: AttachRequest, pid: number
     if (startTime === undefined) throw fail('ESTATE', `attach container ${req.containerName} to ${net.name}: its process ${pid} is gone`);
     const subnet = parseSubnet(net.subnet);
     const claims = await liveClaims();
+    if (notABridge(net.bridge)) throw fail('ESTATE', `network ${net.name}: ${net.bridge} is a host interface, not a bridge: tspod will not use it`);
+    // Another data root's network with another subnet on the same bridge (each root picks its bridge names alone).
+    const other = claims.find((c) => c.bridge === net.bridge && !contains(subnet, parseIPv4(c.ip)));
+    if (other) throw fail('EEXIST', `network ${net.name}: its bridge ${net.bridge} is in use by another data root's network (address ${other.ip}, outside ${net.subnet}); give this network another bridge (network create --bridge-name)`);
     const taken = [...leases, ...claims.filter((c) => c.bridge === net.bridge).map((c) => ({ network: net.name, ip: c.ip }))];
     const ip = pickAddress(net, taken, req.ip);
     const ports = await allocatePorts(req.publish ?? [], leases.flatMap((l) => l.ports));
@@ -211,7 +215,7 @@ async function releaseLocked(store: NetworkStore, cfg: NetworkConfig, gone: Leas
   const vanishing = dying.map((l) => step(() => deleteLink(l.hostVeth, true, () => handedOff.has(l.hostVeth))));
   for (const l of gone) {
     if (!dying.includes(l)) await step(() => deleteLink(l.hostVeth));
-    if (l.ports.length) await step(() => removePorts(l.ports, l.ip, l.containerId));
+    if (l.ports.length) await step(() => removePorts(l.ports, l.ip, l.containerId, bridgeBackend(l.bridge)));
   }
   const claimKey = (c: { bridge: string; ip: string; pid: number; startTime: string }) => `${c.bridge}/${c.ip}/${c.pid}/${c.startTime}`;
   const goneClaims = new Set(gone.map((l) => claimKey(claimOf(l))));
@@ -302,7 +306,11 @@ export async function createNetwork(root: string, opts: { name: string; subnet?:
     if (await store.getDef(opts.name)) throw fail('EEXIST', `network with name ${opts.name} already exists`);
     const defs = [cfg.defaultNetwork, ...(await store.listDefs())];
     let bridge = opts.bridge;
-    if (bridge !== undefined) checkBridgeName(bridge, 'network create --bridge');
+    if (bridge !== undefined) {
+      checkBridgeName(bridge, 'network create --bridge-name');
+      // An interface of the host (eth0, a user's bridge, another root's tspodN) is never taken over: tspod deletes its bridges.
+      if (linkExists(bridge)) throw fail('EEXIST', `network create ${opts.name}: --bridge-name ${bridge}: the host already has an interface ${bridge}`);
+    }
     else for (let i = 1; ; i++) if (!defs.some((d) => d.bridge === `tspod${i}`) && !linkExists(`tspod${i}`)) { bridge = `tspod${i}`; break; }
     if (defs.some((d) => d.bridge === bridge)) throw fail('EEXIST', `bridge ${bridge} is already used by network ${defs.find((d) => d.bridge === bridge)!.name}`);
     let subnet: string;

@@ -53,9 +53,12 @@ add rule ip ${TABLE} output fib daddr type local jump ports
  * nftables when the `nft` program exists, else iptables (iptables-nft, see iptables.ts);
  * TSPOD_FIREWALL=nft|iptables chooses explicitly.
  */
-export function firewallBackend(): 'nft' | 'iptables' {
+export type FirewallBackend = 'nft' | 'iptables';
+
+export function firewallBackend(): FirewallBackend {
   const f = process.env.TSPOD_FIREWALL;
   if (f === 'nft' || f === 'iptables') return f;
+  if (f) throw fail('EINVAL', `invalid TSPOD_FIREWALL "${f}": want nft or iptables (or unset: nft when the nft program exists)`);
   return ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/sbin'].some((d) => existsSync(`${d}/nft`)) ? 'nft' : 'iptables';
 }
 
@@ -65,15 +68,15 @@ export async function installFirewall(bridge: string, subnet: string, ports: Por
   return installRules(bridge, subnet, ports.map((p) => portRule(p, ip, containerId)), extra);
 }
 
-/** Removes a container's published ports. */
-export async function removePorts(ports: PortMapping[], ip: string, containerId: string): Promise<void> {
-  if (firewallBackend() === 'iptables') return iptRemovePorts(ports, ip, containerId);
+/** Removes a container's published ports, from the backend its bridge was set up with. */
+export async function removePorts(ports: PortMapping[], ip: string, containerId: string, backend: FirewallBackend): Promise<void> {
+  if (backend === 'iptables') return iptRemovePorts(ports, ip, containerId);
   return removePortRules(containerId);
 }
 
-/** Removes a network's rules (the whole of tspod's firewall when `lastBridge`). */
-export async function removeNetworkFirewall(bridge: string, subnet: string, lastBridge: boolean): Promise<void> {
-  if (firewallBackend() === 'iptables') return iptRemoveNetwork(bridge, subnet, lastBridge);
+/** Removes a network's rules (the whole of tspod's firewall when `lastBridge`), from the backend its bridge was set up with. */
+export async function removeNetworkFirewall(bridge: string, subnet: string, lastBridge: boolean, backend: FirewallBackend): Promise<void> {
+  if (backend === 'iptables') return iptRemoveNetwork(bridge, subnet, lastBridge);
   return removeNetworkRules(bridge, subnet, lastBridge);
 }
 
