@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
 import { killContainer } from '../src/index.js';
-import { messageOf } from '../src/util/errors.js';
+import { forEachContainer } from '../src/cli/each.js';
 
 export default class Kill extends TspodCommand {
   static override description = 'send a signal (default SIGKILL) to one or more running containers';
@@ -13,16 +13,6 @@ export default class Kill extends TspodCommand {
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Kill);
-    let failed = false;
-    for (const ref of argv as string[]) {
-      try {
-        await killContainer(this.roots(flags), ref, flags.signal);
-        process.stdout.write(ref + '\n');
-      } catch (err) {
-        failed = true;
-        process.stderr.write(`tspod: ${messageOf(err)}\n`);
-      }
-    }
-    if (failed) process.exitCode = 1;
+    await forEachContainer(argv as string[], (ref) => killContainer(this.roots(flags), ref, flags.signal));
   }
 }

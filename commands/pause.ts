@@ -1,7 +1,7 @@
 import { Args } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
 import { pauseContainer } from '../src/index.js';
-import { messageOf } from '../src/util/errors.js';
+import { forEachContainer } from '../src/cli/each.js';
 
 export default class Pause extends TspodCommand {
   static override description = 'pause all processes within one or more containers (cgroup freezer)';
@@ -10,16 +10,6 @@ export default class Pause extends TspodCommand {
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Pause);
-    let failed = false;
-    for (const ref of argv as string[]) {
-      try {
-        await pauseContainer(this.roots(flags), ref, true);
-        process.stdout.write(ref + '\n');
-      } catch (err) {
-        failed = true;
-        process.stderr.write(`tspod: ${messageOf(err)}\n`);
-      }
-    }
-    if (failed) process.exitCode = 1;
+    await forEachContainer(argv as string[], (ref) => pauseContainer(this.roots(flags), ref, true));
   }
 }

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
 import { removeContainer } from '../src/index.js';
-import { messageOf } from '../src/util/errors.js';
+import { forEachContainer } from '../src/cli/each.js';
 
 export default class Rm extends TspodCommand {
   static override description = 'remove one or more containers';
@@ -14,16 +14,6 @@ export default class Rm extends TspodCommand {
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Rm);
-    let failed = false;
-    for (const ref of argv as string[]) {
-      try {
-        await removeContainer(ref, { roots: this.roots(flags), force: flags.force, volumes: flags.volumes });
-        process.stdout.write(ref + '\n');
-      } catch (err) {
-        failed = true;
-        process.stderr.write(`tspod: ${messageOf(err)}\n`);
-      }
-    }
-    if (failed) process.exitCode = 1;
+    await forEachContainer(argv as string[], (ref) => removeContainer(ref, { roots: this.roots(flags), force: flags.force, volumes: flags.volumes }));
   }
 }

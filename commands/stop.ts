@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { TspodCommand } from '../src/cli/base.js';
 import { stopContainer } from '../src/index.js';
-import { messageOf } from '../src/util/errors.js';
+import { forEachContainer } from '../src/cli/each.js';
 
 export default class Stop extends TspodCommand {
   static override description = 'stop one or more running containers (SIGTERM, then SIGKILL after the timeout)';
@@ -14,16 +14,6 @@ export default class Stop extends TspodCommand {
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Stop);
-    let failed = false;
-    for (const ref of argv as string[]) {
-      try {
-        await stopContainer(this.roots(flags), ref, { timeoutSeconds: flags.time, signal: flags.signal });
-        process.stdout.write(ref + '\n');
-      } catch (err) {
-        failed = true;
-        process.stderr.write(`tspod: ${messageOf(err)}\n`);
-      }
-    }
-    if (failed) process.exitCode = 1;
+    await forEachContainer(argv as string[], (ref) => stopContainer(this.roots(flags), ref, { timeoutSeconds: flags.time, signal: flags.signal }));
   }
 }

@@ -34,8 +34,7 @@ export type { CommitResult, PushEvent, PushResult, HistoryRow, ImageInspect, Arc
 async function withContainer<T>(store: Store, roots: EngineRoots, ref: string, what: string,
   fn: (rec: ContainerRecord, snap: { upperDir: string; lowerDirs: string[] }) => Promise<T>): Promise<T> {
   const containers = containerStore(roots);
-  const { id } = await containers.find(ref);
-  const { rec: locked, release } = await containers.lock(id);
+  const { rec: locked, release } = await containers.findAndLock(ref);
   try {
     const rec = await reconcile(containers, locked);
     const snap = await store.getSnapshot(rec.id);

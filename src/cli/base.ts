@@ -2,6 +2,10 @@ import { Command, Flags, Interfaces } from '@oclif/core';
 import { defaultRoots, type EngineRoots } from '../state/paths.js';
 import { TspodError, messageOf } from '../util/errors.js';
 
+// oclif's own FlagOutput and ArgOutput (its interfaces module does not export them).
+type FlagOutput = { [name: string]: any };
+type ArgOutput = { [name: string]: any };
+
 /**
  * Base of every command: the global flags, and the mapping of engine errors to one line on
  * stderr plus an exit code, as `docker run` does: 125 for an engine error, 126 when the command
@@ -28,6 +32,17 @@ export abstract class TspodCommand extends Command {
       helpGroup: 'GLOBAL',
     })(),
   };
+
+  /**
+   * oclif sorts `argv` by each token's first occurrence, which groups a repeated argument together
+   * (`rm a b a` gives a, a, b); docker works through its arguments, and reports, in the order given.
+   * The raw tokens keep that order (an unknown flag is an error, so nothing else is in argv).
+   */
+  protected override async parse<F extends FlagOutput, B extends FlagOutput, A extends ArgOutput>(
+    options?: Interfaces.Input<F, B, A>, argv?: string[]): Promise<Interfaces.ParserOutput<F, B, A>> {
+    const out = await super.parse(options, argv);
+    return { ...out, argv: out.raw.flatMap((t) => (t.type === 'arg' ? [t.input] : [])) };
+  }
 
   protected roots(flags: { root?: string; runroot?: string }): EngineRoots {
     const d = defaultRoots();

@@ -75,8 +75,7 @@ export async function copyFiles(roots: EngineRoots, src: string, dest: string): 
   const ref = (s.container ?? d.container)!;
   const containers = containerStore(roots);
   const copy = (root: string) => (s.container !== undefined ? copyOut(root, s.path, d.path) : copyIn(root, s.path, d.path));
-  const { id } = await containers.find(ref);
-  const { rec: locked, release } = await containers.lock(id);
+  const { rec: locked, release } = await containers.findAndLock(ref);
   try {
     const rec = await reconcile(containers, locked);
     // A created or stopped container: its filesystem is held by a process of tspod's meanwhile.

@@ -21,8 +21,8 @@ export function parseSignal(s: string): NodeJS.Signals | number {
 export async function killContainer(roots: EngineRoots, ref: string, signal = 'SIGKILL'): Promise<string> {
   const sig = parseSignal(signal);
   const containers = containerStore(roots);
-  const { id } = await containers.find(ref);
-  const { rec: locked, release } = await containers.lock(id);
+  const { rec: locked, release } = await containers.findAndLock(ref);
+  const { id } = locked;
   try {
     const rec = await reconcile(containers, locked);
     if (!isActive(rec) || !rec.pid || rec.pidStart === undefined) throw fail('ESTATE', `cannot kill container ${ref}: container ${rec.id.slice(0, 12)} is not running`);

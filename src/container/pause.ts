@@ -5,8 +5,7 @@ import { containerStore, openCgroup, reconcile } from './reconcile.js';
 
 export async function pauseContainer(roots: EngineRoots, ref: string, pause: boolean): Promise<string> {
   const containers = containerStore(roots);
-  const { id } = await containers.find(ref);
-  const { rec: locked, release } = await containers.lock(id);
+  const { rec: locked, release } = await containers.findAndLock(ref);
   try {
     const rec = await reconcile(containers, locked);
     if (pause && rec.state !== 'running') throw fail('ESTATE', `cannot pause container ${ref}: it is ${rec.state === 'paused' ? 'already paused' : 'not running'}`);

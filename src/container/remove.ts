@@ -14,8 +14,8 @@ import { releaseVolumes, volumesOf } from '../volume/index.js';
 
 export async function removeContainer(roots: EngineRoots, store: Store, ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<string> {
   const containers = containerStore(roots);
-  const { id } = await containers.find(ref);
-  const { rec: locked, release } = await containers.lock(id);
+  const { rec: locked, release } = await containers.findAndLock(ref);
+  const { id } = locked;
   try {
     let rec = await reconcile(containers, locked);
     if (isActive(rec)) {

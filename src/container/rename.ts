@@ -4,8 +4,7 @@ import { containerStore } from './reconcile.js';
 
 export async function renameContainer(roots: EngineRoots, ref: string, name: string): Promise<void> {
   const containers = containerStore(roots);
-  const { id } = await containers.find(ref);
-  const { rec, release } = await containers.lock(id);
+  const { rec, release } = await containers.findAndLock(ref);
   try {
     if (rec.name === name) return;
     await containers.rename(rec, name);

@@ -7,8 +7,8 @@ import { startLocked } from './start.js';
 
 export async function restartContainer(roots: EngineRoots, ref: string, opts: { timeoutSeconds?: number } = {}): Promise<ContainerRecord> {
   const containers = containerStore(roots);
-  const { id } = await containers.find(ref);
-  const { rec: locked, release } = await containers.lock(id);
+  const { rec: locked, release } = await containers.findAndLock(ref);
+  const { id } = locked;
   try {
     let rec = await reconcile(containers, locked);
     if (isActive(rec)) rec = await stopLocked(rec, opts, (r) => reconcile(containers, r), (r) => containers.save(r), containers.containerDir(id));

@@ -60,8 +60,7 @@ export async function startContainer(roots: EngineRoots, ref: string,
   let cgroup = opts.cgroup;
   try {
     const containers = containerStore(roots);
-    const found = await containers.find(ref);
-    const { rec: locked, release } = await containers.lock(found.id);
+    const { rec: locked, release } = await containers.findAndLock(ref);
     try {
       const rec = await reconcile(containers, locked);
       if (isActive(rec)) return rec;

@@ -9,8 +9,8 @@ import { parseSignal } from './kill.js';
 
 export async function stopContainer(roots: EngineRoots, ref: string, opts: { timeoutSeconds?: number; signal?: string } = {}): Promise<ContainerRecord> {
   const containers = containerStore(roots);
-  const { id } = await containers.find(ref);
-  const { rec: locked, release } = await containers.lock(id);
+  const { rec: locked, release } = await containers.findAndLock(ref);
+  const { id } = locked;
   try {
     const rec = await reconcile(containers, locked);
     if (!isActive(rec)) return rec;

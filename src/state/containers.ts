@@ -221,6 +221,20 @@ export class ContainerStore {
     return (await this.lockIf(id, true, sys))!;
   }
 
+  /**
+   * find(ref), then lock() what it found. A container removed while this waited for its lock is
+   * reported by `ref`, the reference the user gave, as when it was not there to begin with.
+   */
+  async findAndLock(ref: string): Promise<{ rec: ContainerRecord; release: () => void }> {
+    const { id } = await this.find(ref);
+    try {
+      return await this.lock(id);
+    } catch (err) {
+      if (isErrno(err, 'ENOTFOUND')) throw fail('ENOTFOUND', `no such container: ${ref}`, err);
+      throw err;
+    }
+  }
+
   /** lock() without waiting: undefined when another command holds the lock. */
   async tryLock(id: string, sys: Sys = realSys()): Promise<{ rec: ContainerRecord; release: () => void } | undefined> {
     return this.lockIf(id, false, sys);

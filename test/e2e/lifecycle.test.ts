@@ -360,6 +360,36 @@ describe.skipIf(gate)('container life cycle end to end', () => {
     expect((await t.run(['rm', again])).code).toBe(0);
   }, 60_000);
 
+  it('stop and rm of several containers work on them at once, as docker does, and report in the order given', async () => {
+    // Each init ignores SIGTERM but notes when it came (host uptime: one clock for all three).
+    const script = 'trap "cat /proc/uptime > /tmp/term" TERM; while :; do sleep 0.1; done';
+    const names = ['par-a', 'par-b', 'par-c'];
+    for (const n of names) await runD('--name', n, 'busybox', 'sh', '-c', script);
+    const stop = await t.run(['stop', '-t', '3', ...names]);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stdout).toBe('par-a\npar-b\npar-c\n');
+    // One by one, each SIGTERM would come 3 s (the timeout) after the one before; at once, all within it.
+    const host = join(t.root, '..', 'par-host');
+    mkdirSync(host, { recursive: true });
+    const termAt: number[] = [];
+    for (const n of names) {
+      const cp = await t.run(['cp', `${n}:/tmp/term`, join(host, n)]);
+      expect(cp.code, cp.stderr).toBe(0);
+      termAt.push(Number(readFileSync(join(host, n), 'utf8').split(' ')[0]));
+    }
+    expect(Math.max(...termAt) - Math.min(...termAt)).toBeLessThan(3);
+    for (const n of names) expect((await inspect(n)).State.ExitCode).toBe(137);
+
+    // rm: a missing name and a repeated one fail in their place; the others go, printed in order.
+    const ids = await Promise.all(names.map(async (n) => (await inspect(n)).Id as string));
+    const rm = await t.run(['rm', '-f', 'par-a', 'par-missing', 'par-b', 'par-a', 'par-c']);
+    expect(rm.code).toBe(1);
+    expect(rm.stdout).toBe('par-a\npar-b\npar-c\n');
+    expect(rm.stderr).toBe('tspod: no such container: par-missing\ntspod: no such container: par-a\n');
+    for (const id of ids) expect(existsSync(join(t.root, 'containers', id))).toBe(false);
+    expect(cgroupsOf(ids)).toEqual([]);
+  }, 120_000);
+
   it('create, start, pause, unpause, kill, restart, rename, stats, top', async () => {
     const c = await t.run(['create', '--network', 'none', '--name', 'later', 'busybox', 'sh', '-c', 'echo started; exec sleep 1000']);
     expect(c.code, c.stderr).toBe(0);
