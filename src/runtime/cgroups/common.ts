@@ -157,6 +157,8 @@ export interface Teardown {
   parents: string[];
   /** One kill round over the listed pids (v1: freeze, SIGKILL each, thaw; v2: cgroup.kill). */
   killRound(pids: number[]): Promise<void>;
+  /** Called for each directory once its processes are gone, just before it is removed (best effort). */
+  beforeRemove?(dir: string): Promise<void>;
 }
 
 const KILL_ROUNDS = 60; // ≈ 5 s of back-off in all
@@ -204,6 +206,7 @@ export async function teardown(io: CgroupIo, t: Teardown): Promise<void> {
   const errors: string[] = [];
   let firstErr: unknown;
   for (const leaf of await dirsOf()) {
+    await t.beforeRemove?.(leaf).catch(() => undefined);
     for (let attempt = 1; ; attempt++) {
       try {
         await io.rmdir(leaf);

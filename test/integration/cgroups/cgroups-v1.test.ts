@@ -4,8 +4,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { detectCgroups, parseBytes, parseCpus, realCgroupIo, type Cgroup, type CgroupIo } from '../../../src/runtime/cgroups/index.js';
 import { V1Driver } from '../../../src/runtime/cgroups/v1.js';
@@ -160,6 +161,35 @@ describe.skipIf(!!why)('cgroup v1 on the real kernel', () => {
       });
     }
     expect(leftovers(name)).toEqual([]);
+  });
+
+  it('destroy gives back the page cache charged to the group, so the kernel does not keep the removed memcg', async () => {
+    // Under a parent of its own: a parent's usage is hierarchical, and a removed memcg's pages go on
+    // counting there for as long as the kernel keeps it.
+    const parent = nameFor('pagecache');
+    const cg = await v1!.create('c', {}, { parent });
+    const memDir = cg.paths.find((x) => existsSync(join(x, 'memory.force_empty')))!;
+    const file = join(tmpdir(), `${parent}.data`);
+    try {
+      const p = sh(`read go; head -c 8388608 /dev/zero > ${file} && sync ${file} && echo written`);
+      await cg.addProcess(p.pid);
+      p.go();
+      expect((await p.exit).out).toBe('written\n');
+      // the control: the 8 MiB of page cache are charged to the group and to its parent
+      expect(Number(read(join(memDir, 'memory.usage_in_bytes')))).toBeGreaterThan(8 * 1024 * 1024);
+      expect(Number(read(join(dirname(memDir), 'memory.usage_in_bytes')))).toBeGreaterThan(8 * 1024 * 1024);
+      await cg.destroy();
+      expect(existsSync(memDir)).toBe(false);
+      expect(Number(read(join(dirname(memDir), 'memory.usage_in_bytes')))).toBeLessThan(1024 * 1024);
+    } finally {
+      await cg.destroy().catch(() => undefined);
+      for (const leaf of cg.paths) {
+        try {
+          rmdirSync(dirname(leaf)); // the parent this test made, in each hierarchy
+        } catch { /* gone */ }
+      }
+      rmSync(file, { force: true });
+    }
   });
 
   it('concurrent creates and destroys sharing the tspod/ parent do not trip over each other', async () => {
