@@ -10,7 +10,7 @@
 // Every store, state dir and registry it uses is private and removed at the end. Writes
 // bench/results/<time>.json. BENCHMARKS.md explains the figures.
 import { createRequire } from 'node:module';
-import { cpus, totalmem, release } from 'node:os';
+import { cpus, totalmem, release, loadavg } from 'node:os';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,8 +43,26 @@ const machine = {
   cgroups: existsSync('/sys/fs/cgroup/cgroup.controllers') ? 'v2' : existsSync('/sys/fs/cgroup/unified') ? 'hybrid' : 'v1',
   tools: Object.fromEntries(Object.keys(tools).map((t) => [t, t === 'docker-registry' || t === 'debootstrap' ? (tools[t] ? 'present' : 'missing') : version(t, t === 'tar' ? ['--version'] : ['--version'])])),
   gitHead: sh('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { allowFail: true }).stdout.trim(),
+  loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
+  // Removed memory cgroups the kernel keeps while page cache is charged to them (every container of any
+  // engine leaves some): hundreds of them slow every process start here (BENCHMARKS.md, "Noise").
+  memoryCgroups: memoryCgroups(),
 };
 log(`machine: ${JSON.stringify(machine)}`);
+if (machine.memoryCgroups > 100) {
+  log(`warning: ${machine.memoryCgroups} memory cgroups exist, most of them removed ones the kernel still keeps: they slow every process start; ` +
+    '`sync; echo 3 > /proc/sys/vm/drop_caches` frees them (BENCHMARKS.md, "Noise")');
+}
+
+/** num_cgroups of the memory controller in /proc/cgroups (live and dying groups), or undefined. */
+function memoryCgroups() {
+  try {
+    const line = readFileSync('/proc/cgroups', 'utf8').split('\n').find((l) => l.startsWith('memory\t'));
+    return line ? Number(line.split('\t')[2]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 // ------------------------------------------------------------------------------------------------------------
 // private roots, registry, images
