@@ -254,8 +254,10 @@ export class V1Cgroup implements Cgroup {
   }
 }
 
-/** Above this, a group's page cache is left to the kernel: force_empty would wait for its writeback. */
+/** Above this, a group's page cache is left to the kernel (see giveBackPageCache). */
 const FORCE_EMPTY_MAX_BYTES = 64 * 1024 * 1024;
+/** Dirty pages a group may hold and still be emptied: what a container's metadata writes leave (its mount points). */
+const FORCE_EMPTY_MAX_DIRTY_BYTES = 1024 * 1024;
 
 /**
  * Makes an emptied v1 memory cgroup give back the page cache charged to it (memory.force_empty), so the
@@ -263,10 +265,18 @@ const FORCE_EMPTY_MAX_BYTES = 64 * 1024 * 1024;
  * as any page charged to it stays cached (the files the container read first, the metadata blocks it
  * wrote): every container leaves one, they are freed only under memory pressure, and hundreds of them
  * slow every process start on the host (measured: `node -e 0` 55 → 80 ms with ≈ 380 of them;
- * BENCHMARKS.md, "Noise"). kubelet does the same for pod cgroups. A group holding more than
- * FORCE_EMPTY_MAX_BYTES (a container that wrote a lot) is left as docker leaves it, not to make rm wait.
+ * BENCHMARKS.md, "Noise"). kubelet does the same for pod cgroups.
+ * Only a small group with next to nothing unwritten: v1's reclaim waits for pages under writeback (a
+ * slow disk, an NFS server that is down), which would hold up rm, stop and ps (the write is synchronous).
+ * A group with pages under writeback, more than FORCE_EMPTY_MAX_DIRTY_BYTES dirty (data a container wrote
+ * in its last half minute), or more than FORCE_EMPTY_MAX_BYTES in all is left to the kernel, as docker
+ * leaves every group. The dirty pages allowed are the few a container's own metadata leaves.
  */
 async function giveBackPageCache(io: CgroupIo, dir: string): Promise<void> {
   const usage = Number((await io.readFile(join(dir, 'memory.usage_in_bytes'))).trim());
-  if (usage > 0 && usage <= FORCE_EMPTY_MAX_BYTES) await io.writeFile(join(dir, 'memory.force_empty'), '0');
+  if (!(usage > 0 && usage <= FORCE_EMPTY_MAX_BYTES)) return;
+  const stat = parseKeyed(await io.readFile(join(dir, 'memory.stat')));
+  const dirty = Number(stat.get('total_dirty') ?? NaN);
+  const writeback = Number(stat.get('total_writeback') ?? NaN);
+  if (writeback === 0 && dirty <= FORCE_EMPTY_MAX_DIRTY_BYTES) await io.writeFile(join(dir, 'memory.force_empty'), '0');
 }

@@ -192,6 +192,35 @@ describe.skipIf(!!why)('cgroup v1 on the real kernel', () => {
     }
   });
 
+  it('destroy leaves a group with dirty pages to the kernel: it does not wait for their writeback', async () => {
+    // The same as above without the sync: force_empty would have to write 8 MiB back first (on a slow
+    // disk or a dead NFS server, rm, stop and ps would wait that long).
+    const parent = nameFor('dirty');
+    const cg = await v1!.create('c', {}, { parent });
+    const memDir = cg.paths.find((x) => existsSync(join(x, 'memory.force_empty')))!;
+    const file = join(tmpdir(), `${parent}.data`);
+    try {
+      const p = sh(`read go; head -c 8388608 /dev/zero > ${file} && echo written`);
+      await cg.addProcess(p.pid);
+      p.go();
+      expect((await p.exit).out).toBe('written\n');
+      const dirty = Number(/^total_dirty (\d+)$/m.exec(read(join(memDir, 'memory.stat')))![1]);
+      expect(dirty).toBeGreaterThan(4 * 1024 * 1024); // the control: the data is not on disk yet
+      await cg.destroy();
+      expect(existsSync(memDir)).toBe(false);
+      // still charged: the removed group's pages were not reclaimed (nor written back by force)
+      expect(Number(read(join(dirname(memDir), 'memory.usage_in_bytes')))).toBeGreaterThan(8 * 1024 * 1024);
+    } finally {
+      await cg.destroy().catch(() => undefined);
+      rmSync(file, { force: true }); // its pages go with it, and the kernel can free the removed group
+      for (const leaf of cg.paths) {
+        try {
+          rmdirSync(dirname(leaf));
+        } catch { /* gone */ }
+      }
+    }
+  });
+
   it('concurrent creates and destroys sharing the tspod/ parent do not trip over each other', async () => {
     const made: string[] = [];
     const worker = async (w: number) => {
