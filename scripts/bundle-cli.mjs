@@ -46,6 +46,9 @@ const entry = [
 const tmp = `${outfile}.${process.pid}.tmp`;
 const result = await build({
   stdin: { contents: entry, resolveDir: root, sourcefile: 'tspod-cli-entry.js', loader: 'js' },
+  // esbuild names each module by its path from the working directory: the package root, so that a
+  // rebuild from elsewhere (bin/tspod.js rebuilds a stale bundle wherever tspod runs) is the same file.
+  absWorkingDir: root,
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -97,6 +100,7 @@ const undici = await build({
     sourcefile: 'tspod-undici-entry.js',
     loader: 'js',
   },
+  absWorkingDir: root,
   bundle: true,
   platform: 'node',
   format: 'cjs',
