@@ -57,6 +57,15 @@ export abstract class TspodCommand extends Command {
     }
     // oclif's own errors (bad flags, unknown command) carry an exit code of their own.
     const oclifExit = (err as { oclif?: { exit?: number } }).oclif?.exit;
+    if (typeof oclifExit === 'number' && Array.isArray((err as { args?: unknown }).args) && /^Missing \d+ required arg/.test(messageOf(err))) {
+      // as docker: `"docker rm" requires at least 1 argument.`, with the command's error status
+      const ctor = this.constructor as typeof TspodCommand;
+      const needed = Object.values(ctor.args ?? {}).filter((a) => a.required).length;
+      const name = `tspod ${(this.id ?? '').split(':').join(' ')}`.trim();
+      process.stderr.write(`tspod: "${name}" requires ${ctor.strict === false ? 'at least' : 'exactly'} ${needed} argument${needed === 1 ? '' : 's'}; see '${name} --help'\n`);
+      process.exitCode = ctor.engineErrorExit;
+      return;
+    }
     if (typeof oclifExit === 'number') {
       if (oclifExit === 0) return;
       // oclif's flag errors span lines ("Parsing --x\n Expected …\nSee more help with --help"): one line.

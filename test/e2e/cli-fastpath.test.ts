@@ -110,6 +110,12 @@ describe('bundled CLI', () => {
     const badFlag = cli(['run', '--no-such-flag', 'alpine']);
     expect(badFlag.code).toBe(125);
     expect(badFlag.stderr).toMatch(/Nonexistent flag: --no-such-flag/);
+    // a missing argument: docker's one line, with the command's error status (125 for run, else 1)
+    // (NODE_ENV=development would add oclif's own warning that the command did not parse its arguments)
+    const prod = { NODE_ENV: 'production' };
+    expect(cli(['rm'], prod)).toMatchObject({ code: 1, stderr: `tspod: "tspod rm" requires at least 1 argument; see 'tspod rm --help'\n` });
+    expect(cli(['tag', 'x'], prod)).toMatchObject({ code: 1, stderr: `tspod: "tspod tag" requires exactly 2 arguments; see 'tspod tag --help'\n` });
+    expect(cli(['run'], prod).code).toBe(125);
     // as docker: an unknown command or subcommand is one line and status 1; `help X` is `X --help`
     const unknown = cli(['no-such-command']);
     expect(unknown.code).toBe(1);
