@@ -1,4 +1,5 @@
 import { messageOf } from '../util/errors.js';
+import { forEachBounded } from '../util/bounded.js';
 
 /**
  * How many containers rm, stop, kill, pause and unpause work on at once. Docker's CLI sends these
@@ -16,30 +17,20 @@ export const PARALLEL_CONTAINERS = 8;
  * second waits for the lock, then finds what the first left).
  */
 export async function forEachContainer(refs: string[], op: (ref: string) => Promise<unknown>, limit = PARALLEL_CONTAINERS): Promise<void> {
-  let running = 0;
-  const queue: (() => void)[] = [];
-  const outcomes = refs.map(async (ref) => {
-    if (running >= limit) await new Promise<void>((go) => queue.push(go));
-    running++;
-    try {
-      await op(ref);
-      return undefined;
-    } catch (err) {
-      return messageOf(err);
-    } finally {
-      running--;
-      queue.shift()?.();
+  const errors: (string | null | undefined)[] = refs.map(() => undefined); // undefined: not done; null: succeeded
+  let reported = 0;
+  let failed = false;
+  await forEachBounded(refs, limit, async (ref, i) => {
+    errors[i] = await op(ref).then(() => null, (err: unknown) => messageOf(err));
+    for (; reported < refs.length && errors[reported] !== undefined; reported++) {
+      const error = errors[reported];
+      if (error === null) {
+        process.stdout.write(refs[reported] + '\n');
+      } else {
+        failed = true;
+        process.stderr.write(`tspod: ${error}\n`);
+      }
     }
   });
-  let failed = false;
-  for (const [i, outcome] of outcomes.entries()) {
-    const error = await outcome;
-    if (error === undefined) {
-      process.stdout.write(refs[i] + '\n');
-    } else {
-      failed = true;
-      process.stderr.write(`tspod: ${error}\n`);
-    }
-  }
   if (failed) process.exitCode = 1;
 }

@@ -21,6 +21,7 @@ import type { Descriptor, Digest, ImageConfig, ImageManifest, Platform } from '.
 import type { EngineConfig } from '../config/index.js';
 import { chainIds } from '../util/digest.js';
 import { fail, messageOf } from '../util/errors.js';
+import { forEachBounded } from '../util/bounded.js';
 
 export type PullEvent =
   | { type: 'resolved'; reference: string; digest: Digest; platform?: string }
@@ -386,21 +387,4 @@ function isStreamCut(err: unknown): boolean {
   const code = (err as { code?: string }).code ?? '';
   return ['ECONNRESET', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_ABORTED', 'EPIPE'].includes(code)
     || /terminated|other side closed|premature close/i.test(messageOf(err));
-}
-
-async function forEachBounded<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async (): Promise<void> => {
-    while (failed === undefined && next < items.length) {
-      const i = next++;
-      try {
-        await fn(items[i]!, i);
-      } catch (err) {
-        failed ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failed !== undefined) throw failed;
 }

@@ -163,62 +163,55 @@ describe.skipIf(!!why)('cgroup v1 on the real kernel', () => {
     expect(leftovers(name)).toEqual([]);
   });
 
-  it('destroy gives back the page cache charged to the group, so the kernel does not keep the removed memcg', async () => {
-    // Under a parent of its own: a parent's usage is hierarchical, and a removed memcg's pages go on
-    // counting there for as long as the kernel keeps it.
-    const parent = nameFor('pagecache');
+  /**
+   * A group under a parent of its own (a parent's usage is hierarchical, and a removed memcg's pages go on
+   * counting there for as long as the kernel keeps it) in which `script` has written 8 MiB to FILE. `check`
+   * gets the group and its memory dir; the group, its parents and the file are removed afterwards.
+   */
+  async function afterWriting(what: string, script: string, check: (cg: Cgroup, memDir: string) => Promise<void>): Promise<void> {
+    const parent = nameFor(what);
     const cg = await v1!.create('c', {}, { parent });
-    const memDir = cg.paths.find((x) => existsSync(join(x, 'memory.force_empty')))!;
     const file = join(tmpdir(), `${parent}.data`);
     try {
-      const p = sh(`read go; head -c 8388608 /dev/zero > ${file} && sync ${file} && echo written`);
+      const p = sh(`read go; head -c 8388608 /dev/zero > ${file} && ${script.replaceAll('FILE', file)} echo written`);
       await cg.addProcess(p.pid);
       p.go();
       expect((await p.exit).out).toBe('written\n');
-      // the control: the 8 MiB of page cache are charged to the group and to its parent
-      expect(Number(read(join(memDir, 'memory.usage_in_bytes')))).toBeGreaterThan(8 * 1024 * 1024);
-      expect(Number(read(join(dirname(memDir), 'memory.usage_in_bytes')))).toBeGreaterThan(8 * 1024 * 1024);
-      await cg.destroy();
-      expect(existsSync(memDir)).toBe(false);
-      expect(Number(read(join(dirname(memDir), 'memory.usage_in_bytes')))).toBeLessThan(1024 * 1024);
+      await check(cg, cg.paths.find((x) => existsSync(join(x, 'memory.force_empty')))!);
     } finally {
       await cg.destroy().catch(() => undefined);
+      rmSync(file, { force: true }); // its pages go with it, and the kernel can free a removed group
       for (const leaf of cg.paths) {
         try {
           rmdirSync(dirname(leaf)); // the parent this test made, in each hierarchy
         } catch { /* gone */ }
       }
-      rmSync(file, { force: true });
     }
+  }
+  const usage = (dir: string) => Number(read(join(dir, 'memory.usage_in_bytes')));
+
+  it('destroy gives back the page cache charged to the group, so the kernel does not keep the removed memcg', async () => {
+    await afterWriting('pagecache', 'sync FILE &&', async (cg, memDir) => {
+      // the control: the 8 MiB of page cache are charged to the group and to its parent
+      expect(usage(memDir)).toBeGreaterThan(8 * 1024 * 1024);
+      expect(usage(dirname(memDir))).toBeGreaterThan(8 * 1024 * 1024);
+      await cg.destroy();
+      expect(existsSync(memDir)).toBe(false);
+      expect(usage(dirname(memDir))).toBeLessThan(1024 * 1024);
+    });
   });
 
   it('destroy leaves a group with dirty pages to the kernel: it does not wait for their writeback', async () => {
-    // The same as above without the sync: force_empty would have to write 8 MiB back first (on a slow
-    // disk or a dead NFS server, rm, stop and ps would wait that long).
-    const parent = nameFor('dirty');
-    const cg = await v1!.create('c', {}, { parent });
-    const memDir = cg.paths.find((x) => existsSync(join(x, 'memory.force_empty')))!;
-    const file = join(tmpdir(), `${parent}.data`);
-    try {
-      const p = sh(`read go; head -c 8388608 /dev/zero > ${file} && echo written`);
-      await cg.addProcess(p.pid);
-      p.go();
-      expect((await p.exit).out).toBe('written\n');
+    // The same without the sync: force_empty would have to write 8 MiB back first (on a slow disk or a
+    // dead NFS server, rm, stop and ps would wait that long).
+    await afterWriting('dirty', '', async (cg, memDir) => {
       const dirty = Number(/^total_dirty (\d+)$/m.exec(read(join(memDir, 'memory.stat')))![1]);
       expect(dirty).toBeGreaterThan(4 * 1024 * 1024); // the control: the data is not on disk yet
       await cg.destroy();
       expect(existsSync(memDir)).toBe(false);
       // still charged: the removed group's pages were not reclaimed (nor written back by force)
-      expect(Number(read(join(dirname(memDir), 'memory.usage_in_bytes')))).toBeGreaterThan(8 * 1024 * 1024);
-    } finally {
-      await cg.destroy().catch(() => undefined);
-      rmSync(file, { force: true }); // its pages go with it, and the kernel can free the removed group
-      for (const leaf of cg.paths) {
-        try {
-          rmdirSync(dirname(leaf));
-        } catch { /* gone */ }
-      }
-    }
+      expect(usage(dirname(memDir))).toBeGreaterThan(8 * 1024 * 1024);
+    });
   });
 
   it('concurrent creates and destroys sharing the tspod/ parent do not trip over each other', async () => {
